@@ -1,0 +1,95 @@
+"""Argument validation shared by every operator.
+
+Each check raises ``ValueError``/``TypeError`` whose message names the argument and what is allowed,
+so a user never gets a NaN or a silently wrong answer back from a bad call.
+"""
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import torch
+from torch import Tensor
+
+AlphaLike = "float | Tensor"
+
+
+def check_tensor(x, name: str = "x", *, allow_complex: bool = False) -> Tensor:
+    """``x`` must be a finite floating tensor (float32/float64; complex only where allowed)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.is_complex():
+        if not allow_complex:
+            raise TypeError(f"{name} must be a real floating tensor (float32 or float64), got {x.dtype}")
+    elif not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating tensor (float32 or float64), got {x.dtype}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or inf; all values must be finite")
+    return x
+
+
+def check_alpha(alpha, lo: float, hi: float, *, name: str = "alpha", lo_open: bool = False,
+                hi_open: bool = False):
+    """``alpha`` must be a real number or a real tensor with every entry in the interval [lo, hi].
+
+    Returns ``alpha`` unchanged (a float stays a float, a tensor keeps its graph).
+    """
+    if isinstance(alpha, bool) or not isinstance(alpha, (Real, Tensor)):
+        raise TypeError(f"{name} must be a real number or a real tensor, got {type(alpha).__name__}")
+    if isinstance(alpha, Tensor):
+        if alpha.is_complex() or not alpha.is_floating_point():
+            raise TypeError(f"{name} must be a real floating tensor, got {alpha.dtype}")
+        values = alpha.detach()
+        if values.numel() == 0:
+            raise ValueError(f"{name} must not be empty")
+        vmin, vmax = float(values.min()), float(values.max())
+        finite = bool(torch.isfinite(values).all())
+    else:
+        vmin = vmax = float(alpha)
+        finite = math.isfinite(vmin)
+    below = vmin <= lo if lo_open else vmin < lo
+    above = vmax >= hi if hi_open else vmax > hi
+    if not finite or below or above:
+        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        got = f"{vmin:g}" if vmin == vmax else f"values in [{vmin:g}, {vmax:g}]"
+        raise ValueError(f"{name} must lie in {interval}, got {got}")
+    return alpha
+
+
+def check_positive(value, name: str) -> float:
+    """A finite, strictly positive real number (grid spacings, time steps)."""
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{name} must be a positive scalar, got a tensor of shape {tuple(value.shape)}")
+        value = float(value)
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a positive real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value:g}")
+    return value
+
+
+def check_dim(x: Tensor, dim: int, name: str = "dim") -> int:
+    """Normalise ``dim`` against ``x.ndim`` (negative dims allowed)."""
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise TypeError(f"{name} must be an int, got {type(dim).__name__}")
+    if x.ndim == 0:
+        raise ValueError(f"input must have at least one dimension to apply along {name}={dim}")
+    if not -x.ndim <= dim < x.ndim:
+        raise ValueError(f"{name}={dim} is out of range for an input with {x.ndim} dimensions "
+                         f"(allowed: {-x.ndim}..{x.ndim - 1})")
+    return dim % x.ndim
+
+
+def check_choice(value, name: str, choices) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+    return value
+
+
+def as_alpha_tensor(alpha, like: Tensor) -> Tensor:
+    """``alpha`` as a tensor of ``like``'s dtype and device, keeping its autograd graph."""
+    if isinstance(alpha, Tensor):
+        return alpha.to(dtype=like.dtype, device=like.device)
+    return torch.tensor(float(alpha), dtype=like.dtype, device=like.device)
