@@ -1,0 +1,46 @@
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "models" / "spectral_fractional_cnn" / "config.yaml"
+
+
+def run_cli(*args, cwd):
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT)}
+    env.pop("WANDB_API_KEY", None)
+    return subprocess.run([sys.executable, "-m", "fraczoo", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600, stdin=subprocess.DEVNULL)
+
+
+def test_list(tmp_path):
+    out = run_cli("list", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "spectral_fractional_cnn" in out.stdout
+
+
+def test_fit_logs_wandb_offline_and_reports_paths(tmp_path):
+    out = run_cli("fit", "--config", str(CONFIG), "--trainer.max_epochs=1", "--data.train_size=64",
+                  "--data.val_size=32", "--data.test_size=32", "--data.size=16", cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "fraczoo run summary" in out.stdout
+    ckpt = re.search(r"last checkpoint: (\S+)", out.stdout).group(1)
+    assert Path(ckpt).is_file()
+    run_dir = re.search(r"W&B run \(offline\): (\S+)", out.stdout).group(1)
+    assert Path(run_dir).is_dir() and Path(run_dir).name.startswith("offline-run-")
+    assert any(Path(run_dir).glob("*.wandb")), "the offline run wrote no .wandb file"
+
+    val = run_cli("validate", "--config", str(CONFIG), "--data.val_size=32", "--data.size=16",
+                  "--trainer.logger=false", "--ckpt_path", ckpt, cwd=tmp_path)
+    assert val.returncode == 0, val.stderr[-3000:]
+    assert "val_loss" in val.stdout
+
+
+def test_bad_config_key_is_reported(tmp_path):
+    out = run_cli("fit", "--config", str(CONFIG), "--model.init_args.no_such_arg=1", cwd=tmp_path)
+    assert out.returncode != 0
+    assert "no_such_arg" in out.stderr

@@ -1,0 +1,121 @@
+import os
+
+import pytest
+import torch
+
+import fraczoo
+from fraczoo import hub
+
+
+def test_list_models_sorted_and_complete():
+    names = fraczoo.list_models()
+    assert names == sorted(names)
+    assert "spectral_fractional_cnn" in names
+
+
+def test_create_model_with_hparams():
+    model = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8)
+    assert model.hparams.channels == [4]
+    assert hasattr(model, "backbone")
+    out = model(torch.randn(2, 1, 16, 16))
+    assert out.shape == (2,)
+
+
+def test_unknown_model_suggests_close_name():
+    with pytest.raises(KeyError, match="Did you mean 'spectral_fractional_cnn'"):
+        fraczoo.create_model("spectral_fractonal_cnn")
+    with pytest.raises(ValueError, match="unknown model"):
+        fraczoo.create_model("nope")
+
+
+def test_create_model_rejects_non_string_name():
+    with pytest.raises(TypeError, match="model name"):
+        fraczoo.create_model(3)
+
+
+def test_create_datamodule():
+    dm = fraczoo.create_datamodule("spectral_fractional_cnn", train_size=8, val_size=4, test_size=4, size=8)
+    dm.setup("fit")
+    x, h = next(iter(dm.train_dataloader()))
+    assert x.shape[1:] == (1, 8, 8) and h.shape[0] == x.shape[0]
+
+
+def test_save_and_load_weights_roundtrip(tmp_path):
+    model = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8, alpha_init=0.7)
+    path = tmp_path / "w.pt"
+    sha = hub.save_weights(model, path)
+    assert sha == hub.sha256_of(path)
+    payload = torch.load(path, weights_only=True)
+    assert payload["model"] == "spectral_fractional_cnn"
+    loaded = fraczoo.create_model("spectral_fractional_cnn", pretrained=str(path))
+    assert loaded.hparams.channels == [4] and loaded.hparams.alpha_init == 0.7
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key
+
+
+def test_weights_of_wrong_shape_give_clear_error(tmp_path):
+    model = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8)
+    path = tmp_path / "w.pt"
+    hub.save_weights(model, path)
+    with pytest.raises(ValueError, match="do not fit"):
+        fraczoo.create_model("spectral_fractional_cnn", pretrained=str(path), channels=[8])
+
+
+def test_truncated_and_tampered_files(tmp_path):
+    model = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8)
+    path = tmp_path / "w.pt"
+    sha = hub.save_weights(model, path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="could not read weights"):
+        hub.read_weights(path)
+    with pytest.raises(ValueError, match="sha256 mismatch"):
+        hub.read_weights(path, sha256=sha)
+    junk = tmp_path / "junk.pt"
+    torch.save({"a": 1}, junk)
+    with pytest.raises(ValueError, match="not a fraczoo weights file"):
+        hub.read_weights(junk)
+
+
+def test_lightning_checkpoint_loads(tmp_path):
+    import lightning as L
+
+    model = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8)
+    dm = fraczoo.create_datamodule("spectral_fractional_cnn", train_size=16, val_size=8, test_size=8, size=8,
+                                   batch_size=8)
+    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        default_root_dir=tmp_path, limit_val_batches=0)
+    trainer.fit(model, dm)
+    ckpt = tmp_path / "m.ckpt"
+    trainer.save_checkpoint(ckpt)
+    loaded = fraczoo.create_model("spectral_fractional_cnn", pretrained=str(ckpt))
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key
+
+
+def test_pretrained_from_any_working_directory(tmp_path, monkeypatch):
+    if not fraczoo.list_pretrained():
+        pytest.skip("no pretrained weights in the catalogue")
+    monkeypatch.chdir(tmp_path)
+    for name in fraczoo.list_pretrained():
+        model = fraczoo.load_pretrained(name)
+        assert model.zoo_name == name.split(".")[0]
+    base = fraczoo.list_pretrained()[0].split(".")[0]
+    assert fraczoo.load_pretrained(base) is not None  # bare name = default tag
+
+
+def test_unknown_tag():
+    with pytest.raises(KeyError, match="tag"):
+        fraczoo.load_pretrained("spectral_fractional_cnn.no_such_tag")
+
+
+def test_backbone_init_for_finetuning(tmp_path):
+    src = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8)
+    path = tmp_path / "w.pt"
+    hub.save_weights(src, path)
+    dst = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8, task="classification",
+                               num_outputs=3, init_weights=str(path))
+    for key, value in src.backbone.state_dict().items():
+        assert torch.equal(value, dst.backbone.state_dict()[key])
+    with pytest.raises(ValueError, match="backbone"):
+        fraczoo.create_model("spectral_fractional_cnn", channels=[8], init_weights=str(path))
