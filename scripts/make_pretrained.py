@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RECIPES = {
     "spectral_fractional_cnn.fields": (
         "models/spectral_fractional_cnn/config.yaml",
-        ["--trainer.max_epochs=15", "--trainer.logger=false", "--trainer.enable_checkpointing=false"],
+        ["--trainer.max_epochs=15", "--data.init_args.train_size=4096", "--trainer.logger=false", "--trainer.enable_checkpointing=false"],
         "Hurst exponent regression on 32x32 fractional Gaussian fields (FractionalFieldDataModule, seed 0)",
     ),
 }

@@ -43,8 +43,8 @@ def test_datamodule_bad_arguments(kwargs):
 def test_short_fit_reduces_loss_and_logs(tmp_path):
     L.seed_everything(0)
     model = fraczoo.create_model("spectral_fractional_cnn", channels=[8], hidden=16, lr=1e-2)
-    dm = fraczoo.create_datamodule("spectral_fractional_cnn", size=16, train_size=512, val_size=128,
-                                   test_size=64, batch_size=64)
+    dm = fraczoo.create_datamodule("spectral_fractional_cnn", size=16, train_size=1024, val_size=128,
+                                   test_size=64, batch_size=32)
     trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         default_root_dir=tmp_path)
     trainer.fit(model, dm)
