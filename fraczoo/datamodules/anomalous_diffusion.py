@@ -1,0 +1,198 @@
+"""LightningDataModule over AnDi 2020 trajectories (``fraczoo.datamodules.andi``), simulated on the fly.
+
+Training never sees the same trajectory twice: each epoch is a fresh stream of ``train_size``
+trajectories in batches, batch b of epoch e simulated from the seed (seed, 0, e, b). Batch b goes to
+rank b mod world_size and, within the rank, to DataLoader worker k mod num_workers (k its index on the
+rank); the DataLoader returns the workers' batches round-robin, so the stream is the same for any
+``num_workers``. Lightning's per-epoch ``set_epoch`` call (made on the loader's sampler) sets e.
+Validation and test are fixed sets simulated once from (seed, 1) and (seed, 2).
+
+Batches are dicts: ``x`` (B, T, dim) float32 positions, zero-padded to the longest trajectory in the
+batch; ``lengths`` (B,) long; ``mask`` (B, T) bool (True on observed steps); ``alpha`` (B,) float32;
+``model`` (B,) long, codes into ``MODEL_NAMES`` (attm, ctrw, fbm, lw, sbm).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_worker_info
+
+from fraczoo.datamodules.andi import BALANCE, MODEL_NAMES, Trajectories, _check_models, simulate
+
+_TRAIN, _VAL, _TEST = 0, 1, 2  # stream ids in the seed (seed, stream, epoch, batch)
+
+
+def to_batch(trajs: Trajectories, index=slice(None)) -> dict[str, torch.Tensor]:
+    """Torch batch of the trajectories ``trajs[index]``, padded to the longest of them."""
+    lengths = trajs.lengths[index]
+    width = int(lengths.max()) if lengths.size else 0
+    # torch.tensor copies: an in-place edit of a batch must not reach the stored set
+    x = torch.tensor(trajs.positions[index, :width], dtype=torch.float32)
+    lengths = torch.tensor(lengths, dtype=torch.long)
+    return {"x": x, "lengths": lengths, "mask": torch.arange(width)[None, :] < lengths[:, None],
+            "alpha": torch.tensor(trajs.alpha[index], dtype=torch.float32),
+            "model": torch.tensor(trajs.model[index], dtype=torch.long)}
+
+
+def _rank_and_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class AndiTrainStream(IterableDataset):
+    """``size`` fresh trajectories per epoch, yielded as ready batches (use with ``batch_size=None``)."""
+
+    def __init__(self, size: int, batch_size: int, seed: int, simulate_kwargs: dict):
+        self.size, self.batch_size, self.seed = size, batch_size, seed
+        self.simulate_kwargs = dict(simulate_kwargs)
+        self.epoch = 0
+        self.rank, self.world_size = 0, 1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def set_rank(self, rank: int, world_size: int) -> None:
+        """Set in the main process: DataLoader workers may not see the process group."""
+        self.rank, self.world_size = int(rank), int(world_size)
+
+    def _rank_batches(self) -> range:
+        """Global indices of the batches this rank yields; every rank gets the same count (DDP needs it)."""
+        rank, world = self.rank, self.world_size
+        n_batches = math.ceil(self.size / self.batch_size)
+        return range(rank, math.ceil(n_batches / world) * world, world)
+
+    def __len__(self) -> int:
+        return len(self._rank_batches())
+
+    def batch(self, index: int) -> dict[str, torch.Tensor]:
+        """Batch ``index`` of the current epoch (deterministic in seed, epoch and index)."""
+        n = min(self.batch_size, self.size - index * self.batch_size)
+        n = n if n > 0 else self.batch_size  # DDP padding batches beyond size are full
+        rng = np.random.default_rng([self.seed, _TRAIN, self.epoch, index])
+        return to_batch(simulate(n, rng=rng, dtype=np.float32, **self.simulate_kwargs))
+
+    def __iter__(self):
+        info = get_worker_info()
+        worker, n_workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        for index in self._rank_batches()[worker::n_workers]:
+            yield self.batch(index)
+
+
+class _EpochSampler(Sampler):
+    """Stands in for the sampler DataLoader gives an IterableDataset (it only yields None) and forwards
+    Lightning's per-epoch ``set_epoch`` (which it calls on ``loader.sampler``) to the stream."""
+
+    def __init__(self, stream: AndiTrainStream):
+        self.stream = stream
+
+    def __iter__(self):
+        return itertools.repeat(None)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.stream.set_epoch(epoch)
+
+
+class _StreamLoader(DataLoader):
+    """DataLoader over an ``AndiTrainStream`` whose ``sampler.set_epoch`` reaches the stream.
+
+    Workers must not persist: each epoch's workers get a fresh copy of the stream, epoch included.
+    """
+
+    def __init__(self, dataset: AndiTrainStream, **kwargs):
+        super().__init__(dataset, **kwargs)
+        object.__setattr__(self, "sampler", _EpochSampler(dataset))  # DataLoader forbids plain reassignment
+
+
+class _BatchedSet(Dataset):
+    """A fixed simulated set served in consecutive batches (item b = batch b)."""
+
+    def __init__(self, trajs: Trajectories, batch_size: int):
+        self.trajs, self.batch_size = trajs, batch_size
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.trajs) / self.batch_size)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return to_batch(self.trajs, slice(index * self.batch_size, (index + 1) * self.batch_size))
+
+
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return int(value)
+
+
+class AnomalousDiffusionDataModule(L.LightningDataModule):
+    """AnDi 2020 trajectories (models attm, ctrw, fbm, lw, sbm) labelled with alpha and model.
+
+    dim: 1, 2 or 3; lengths uniform in min_length..max_length; noise: the challenge's corruption
+    (unit-std displacements, localisation noise, random N(0, 1) rescaling); balance: "model" or
+    "alpha" (see ``andi.simulate``). ``train_size`` trajectories per epoch, drawn fresh every epoch;
+    fixed validation and test sets of ``val_size`` and ``test_size``. Everything is determined by
+    ``seed``, whatever ``num_workers``.
+    """
+
+    def __init__(self, dim: int = 1, min_length: int = 10, max_length: int = 1000,
+                 models: Sequence[str] = MODEL_NAMES, noise: bool = True, balance: str = "model",
+                 train_size: int = 100_000, val_size: int = 10_000, test_size: int = 10_000,
+                 batch_size: int = 128, seed: int = 0, num_workers: int = 0):
+        super().__init__()
+        if isinstance(dim, bool) or dim not in (1, 2, 3):
+            raise ValueError(f"dim must be 1, 2 or 3, got {dim!r}")
+        _check_int("min_length", min_length, 2)
+        _check_int("max_length", max_length, min_length)
+        models = _check_models(models)
+        if not isinstance(noise, (bool, np.bool_)):
+            raise ValueError(f"noise must be True or False, got {noise!r}")
+        if balance not in BALANCE:
+            raise ValueError(f"balance must be one of {', '.join(map(repr, BALANCE))}; got {balance!r}")
+        for name, value in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size),
+                            ("batch_size", batch_size)):
+            _check_int(name, value, 1)
+        _check_int("seed", seed, 0)
+        _check_int("num_workers", num_workers, 0)
+        self.save_hyperparameters()
+        self.hparams.models = list(models)
+        self.simulate_kwargs = {"models": models, "dim": dim, "length": (min_length, max_length),
+                                "noise": bool(noise), "balance": balance}
+        self.train_stream = AndiTrainStream(train_size, batch_size, seed, self.simulate_kwargs)
+        self.splits: dict[str, Trajectories] = {}
+
+    def _fixed_set(self, split: str) -> Trajectories:
+        if split not in self.splits:
+            stream, n = {"val": (_VAL, self.hparams.val_size), "test": (_TEST, self.hparams.test_size)}[split]
+            rng = np.random.default_rng([self.hparams.seed, stream, 0, 0])
+            self.splits[split] = simulate(n, rng=rng, dtype=np.float32, **self.simulate_kwargs)
+        return self.splits[split]
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit", "validate"):
+            self._fixed_set("val")
+        if stage in (None, "test", "predict"):
+            self._fixed_set("test")
+
+    def train_dataloader(self) -> DataLoader:
+        self.train_stream.set_rank(*_rank_and_world())
+        return _StreamLoader(self.train_stream, batch_size=None, num_workers=self.hparams.num_workers)
+
+    def _fixed_loader(self, split: str) -> DataLoader:
+        workers = self.hparams.num_workers
+        return DataLoader(_BatchedSet(self._fixed_set(split), self.hparams.batch_size), batch_size=None,
+                          shuffle=False, num_workers=workers, persistent_workers=workers > 0)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._fixed_loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._fixed_loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._fixed_loader("test")
