@@ -1,0 +1,11 @@
+"""Lightning callbacks for fractional models: learned/predicted orders and gradient noise.
+
+``AlphaPosteriorMonitor`` logs every fractional order in a model (mean/std per layer, W&B histograms)
+and the calibration of predicted orders; ``GradientVarianceMonitor`` logs gradient noise statistics
+and the gradient noise scale. Both work with any LightningModule, single-process or DDP, and keep
+their state in checkpoints. ``callbacks/wandb.yaml`` (beside the package) enables both from the CLI.
+"""
+from fraczoo.callbacks.alpha_posterior import AlphaPosteriorMonitor
+from fraczoo.callbacks.gradient_variance import GradientVarianceMonitor
+
+__all__ = ["AlphaPosteriorMonitor", "GradientVarianceMonitor"]
