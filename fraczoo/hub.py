@@ -146,10 +146,16 @@ def read_weights(path: str | os.PathLike, *, sha256: str | None = None) -> dict:
     return payload
 
 
+def _init_hparams(hparams) -> dict:
+    """The constructor arguments in saved hparams, without LightningCLI's bookkeeping keys
+    (``_class_path``, ``_instantiator``), which are not arguments of the model."""
+    return {k: v for k, v in dict(hparams).items() if not k.startswith("_")}
+
+
 def save_weights(model, path: str | os.PathLike, *, tag: str | None = None, **extra) -> str:
     """Write ``model``'s hyperparameters and state dict as a weights file; returns its sha256."""
     payload = {"format": WEIGHTS_FORMAT, "model": getattr(model, "zoo_name", type(model).__name__),
-               "tag": tag, "hparams": _plain(dict(model.hparams)),
+               "tag": tag, "hparams": _plain(_init_hparams(model.hparams)),
                "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, **extra}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -229,7 +235,7 @@ def create_model(name: str, pretrained: bool | str | os.PathLike = False, **hpar
         payload, source = resolve_weights(pretrained)
     else:
         raise TypeError(f"pretrained must be a bool or a path, got {type(pretrained).__name__}")
-    merged = {**payload["hparams"], **hparams}
+    merged = {**_init_hparams(payload["hparams"]), **hparams}
     merged.pop("init_weights", None)  # the weights are loaded here, not again in __init__
     model = cls(**merged)
     load_state_into(model, payload, source)

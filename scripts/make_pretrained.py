@@ -22,9 +22,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # name.tag -> (config, CLI overrides, one-line description). CPU budget: minutes per recipe on 2 cores.
 RECIPES = {
+    "bayesian_alpha_regressor.andi1d": (
+        "models/bayesian_alpha_regressor/config.yaml",
+        ["--trainer.logger=false", "--trainer.callbacks=[]", "--trainer.enable_checkpointing=false",
+         "--trainer.default_root_dir=runs/bayesian_alpha_regressor.andi1d"],
+        "alpha (Gaussian mean, std) of 1D AnDi 2020 trajectories: 5 models, challenge noise, lengths 10..1000, "
+        "327,680 fresh trajectories (~25 min on 1 CPU thread)",
+    ),
+    "bayesian_alpha_regressor.andi2d": (
+        "models/bayesian_alpha_regressor/config.yaml",
+        ["--model.init_args.dim=2", "--data.init_args.dim=2", "--trainer.logger=false", "--trainer.callbacks=[]",
+         "--trainer.enable_checkpointing=false", "--trainer.default_root_dir=runs/bayesian_alpha_regressor.andi2d"],
+        "alpha (Gaussian mean, std) of 2D AnDi 2020 trajectories: 5 models, challenge noise, lengths 10..1000, "
+        "327,680 fresh trajectories (~25 min on 1 CPU thread)",
+    ),
     "spectral_fractional_cnn.fields": (
         "models/spectral_fractional_cnn/config.yaml",
-        ["--trainer.max_epochs=15", "--data.init_args.train_size=4096", "--trainer.logger=false", "--trainer.enable_checkpointing=false"],
+        ["--trainer.max_epochs=15", "--data.init_args.train_size=4096", "--trainer.logger=false", "--trainer.callbacks=[]", "--trainer.enable_checkpointing=false"],
         "Hurst exponent regression on 32x32 fractional Gaussian fields (FractionalFieldDataModule, seed 0)",
     ),
 }
