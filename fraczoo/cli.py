@@ -71,12 +71,18 @@ def main(args: list[str] | None = None) -> None:
     if not _wandb_logged_in():
         os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
+    make_cli(argv, trainer_defaults={"callbacks": [RunSummary()]})
+
+
+def make_cli(args: list[str], *, run: bool = True, **kwargs) -> LightningCLI:
+    """The LightningCLI behind ``fraczoo``: any zoo model / data module by class path, optimizers from the
+    model. ``run=False`` only parses and instantiates (scripts, tests)."""
     import fraczoo.datamodules  # noqa: F401  (subclasses must be importable for class_path shorthands)
     import fraczoo.models  # noqa: F401
 
-    LightningCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
-                 trainer_defaults={"callbacks": [RunSummary()]}, save_config_kwargs={"overwrite": True},
-                 args=argv, auto_configure_optimizers=False)
+    return LightningCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True,
+                        subclass_mode_data=True, save_config_kwargs={"overwrite": True}, args=args, run=run,
+                        auto_configure_optimizers=False, **kwargs)
 
 
 if __name__ == "__main__":

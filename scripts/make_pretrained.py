@@ -45,19 +45,13 @@ RECIPES = {
 
 
 def make(key: str) -> dict:
-    from lightning.pytorch.cli import LightningCLI
-
-    import fraczoo.datamodules  # noqa: F401
-    import fraczoo.models  # noqa: F401
+    from fraczoo.cli import make_cli
     from fraczoo.hub import catalogue_dir, save_weights
-    import lightning as L
 
     config, overrides, description = RECIPES[key]
     name, tag = key.split(".")
     start = time.time()
-    cli = LightningCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True,
-                       subclass_mode_data=True, run=False, auto_configure_optimizers=False,
-                       args=["--config", str(ROOT / config), *overrides])
+    cli = make_cli(["--config", str(ROOT / config), *overrides], run=False)
     cli.trainer.fit(cli.model, cli.datamodule)
     metrics = {k: float(v) for k, v in cli.trainer.validate(cli.model, cli.datamodule, verbose=False)[0].items()}
     folder = catalogue_dir() / name

@@ -7,9 +7,10 @@ unit standard deviation so only its roughness (H) is informative.
 """
 from __future__ import annotations
 
-import lightning as L
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
+
+from fraczoo.datamodules._splits import TensorSplitDataModule, check_int
 
 
 def fractional_gaussian_field(hurst: torch.Tensor, size: int, *, generator: torch.Generator | None = None,
@@ -32,7 +33,7 @@ def fractional_gaussian_field(hurst: torch.Tensor, size: int, *, generator: torc
     return field.to(dtype)
 
 
-class FractionalFieldDataModule(L.LightningDataModule):
+class FractionalFieldDataModule(TensorSplitDataModule):
     """Regress the Hurst exponent of a fractional Gaussian field: batches (x (B,1,n,n), H (B,)).
 
     Every split is simulated in ``setup`` from ``seed`` (train, val and test use different streams), so
@@ -46,8 +47,7 @@ class FractionalFieldDataModule(L.LightningDataModule):
         for arg, value, low in (("size", size, 4), ("train_size", train_size, 1), ("val_size", val_size, 1),
                                 ("test_size", test_size, 1), ("batch_size", batch_size, 1),
                                 ("num_workers", num_workers, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{arg} must be an int >= {low}, got {value!r}")
+            check_int(arg, value, low)
         lo, hi = hurst_range
         if not 0 < lo < hi < 1:
             raise ValueError(f"hurst_range must satisfy 0 < low < high < 1, got {tuple(hurst_range)}")
@@ -66,19 +66,3 @@ class FractionalFieldDataModule(L.LightningDataModule):
         for stream, (split, n) in enumerate(sizes.items()):
             if split not in self.splits:
                 self.splits[split] = self._simulate(n, stream)
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.splits[split], batch_size=self.hparams.batch_size, shuffle=shuffle,
-                          num_workers=self.hparams.num_workers, persistent_workers=self.hparams.num_workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", False)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", False)

@@ -67,3 +67,52 @@ def test_alpha_receives_gradient():
     out.sum().backward()
     raw = model.backbone[0].alpha.raw
     assert raw.grad is not None and torch.isfinite(raw.grad).all() and raw.grad.abs().sum() > 0
+
+
+def test_digits_splits_are_disjoint_deterministic_and_normalised():
+    from fraczoo.datamodules import DigitsDataModule
+
+    dm1, dm2 = DigitsDataModule(size=16, train_size=100, seed=3), DigitsDataModule(size=16, train_size=100, seed=3)
+    dm1.setup()
+    dm2.setup()
+    x, y = dm1.splits["train"].tensors
+    assert x.shape == (100, 1, 16, 16) and y.dtype == torch.long and set(y.tolist()) <= set(range(10))
+    assert torch.equal(x, dm2.splits["train"].tensors[0])
+    torch.testing.assert_close(x.mean(dim=(-2, -1)), torch.zeros(100, 1), atol=1e-5, rtol=0)
+    # no image is in two splits (the raw digits set has no exact duplicates across these seeds' splits)
+    flat = {name: {tuple(img.flatten().tolist()) for img in dm1.splits[name].tensors[0]} for name in dm1.splits}
+    assert not (flat["train"] & flat["val"]) and not (flat["train"] & flat["test"])
+    assert len(dm1.splits["val"]) == 300 and len(dm1.splits["test"]) == 300
+
+
+@pytest.mark.parametrize("kwargs", [dict(size=2), dict(train_size=0), dict(train_size=5000),
+                                    dict(val_size=1000, test_size=900), dict(batch_size=0)])
+def test_digits_bad_arguments(kwargs):
+    from fraczoo.datamodules import DigitsDataModule
+
+    with pytest.raises(ValueError, match=next(iter(kwargs)).split("_")[0]):
+        DigitsDataModule(**kwargs)
+
+
+def test_finetune_starts_from_the_pretrained_backbone_with_a_new_head():
+    if "spectral_fractional_cnn.fields" not in fraczoo.list_pretrained():
+        pytest.skip("no pretrained weights in the catalogue")
+    source = fraczoo.load_pretrained("spectral_fractional_cnn.fields")
+    tuned = fraczoo.create_model("spectral_fractional_cnn", task="classification", num_outputs=10, padding="zero",
+                                 init_weights="spectral_fractional_cnn.fields")
+    for (name, a), b in zip(source.backbone.state_dict().items(), tuned.backbone.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert tuned.head[-1].out_features == 10
+    assert tuned(torch.randn(2, 1, 16, 16)).shape == (2, 10)
+
+
+def test_shipped_configs_parse(tmp_path):
+    from pathlib import Path
+
+    from fraczoo.cli import make_cli
+
+    root = Path(__file__).resolve().parents[2] / "models" / "spectral_fractional_cnn"
+    for config in ("config.yaml", "finetune.yaml"):
+        cli = make_cli(["--config", str(root / config), "--trainer.logger=false",
+                               f"--trainer.default_root_dir={tmp_path}"], run=False)
+        assert isinstance(cli.model, L.LightningModule)
