@@ -1,0 +1,84 @@
+"""``fodeint``: solve a Caputo fractional ODE on a uniform grid, torchdiffeq-style."""
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import Tensor
+
+from fraczoo.fode._options import parse_options
+from fraczoo.fode._problem import GRADIENTS, METHODS, Problem
+from fraczoo.ops._checks import check_choice
+
+
+def solve_forward(prob: Problem, opts, y0: Tensor, scheme, record=None) -> Tensor:
+    """The sequential solver of ``opts.method`` (differentiable when grad mode is on)."""
+    if opts.method == "pece":
+        from fraczoo.fode._pece import solve_pece
+
+        return solve_pece(prob, scheme, y0, corrector_steps=opts.corrector_steps, stats=opts.stats,
+                          record=record)
+    from fraczoo.fode._trapezoid import solve_implicit
+
+    return solve_implicit(prob, scheme, y0, tol=opts.tol, max_iter=opts.max_iter,
+                          implicit=opts.implicit, stats=opts.stats)
+
+
+def fodeint(func: Callable, y0: Tensor, t: Tensor, alpha, *, method: str = "pece",
+            gradient: str = "direct", **options) -> Tensor:
+    """Solve the Caputo fractional initial value problem
+
+        D^alpha y(t) = func(t, y),   y(t[0]) = y0,   0 < alpha <= 1,
+
+    on the uniform grid ``t`` and return y at every grid point, shape (len(t), *y0.shape).
+
+    ``alpha``: a float, a 0-d tensor, or one order per state component (shape y0.shape[-1:]); a
+    tensor may require grad. ``func(t, y)`` gets a 0-d time tensor and a state of y0's shape and
+    returns the same shape (``gradient="deq"`` calls it on many times at once, see below).
+
+    method:
+      "pece"      Adams-Bashforth-Moulton predictor-corrector (Diethelm, Ford & Freed 2002);
+                  option ``corrector_steps`` (default 1). Order min(2, 1 + alpha) for smooth D^alpha y.
+      "trapezoid" implicit product trapezoid rule, corrector solved to ``tol`` each step by
+                  ``implicit="fixed_point"`` (default) or ``"newton"`` (dense Jacobian; stiff
+                  problems, small states); ``max_iter``. Order 2 for smooth D^alpha y.
+      "l1"        implicit L1 scheme (same options as "trapezoid"). Order 2 - alpha for smooth y.
+    At alpha = 1 these are Heun-type PECE, the trapezoid rule and backward Euler.
+
+    gradient:
+      "direct"  backpropagate through the solver with autograd.
+      "adjoint" exact discrete adjoint of the scheme (every method): only the trajectory is stored
+                (PECE: also the corrector inputs, c per step) and func is re-evaluated one time point
+                at a time in a backward sweep, so memory does not grow with N in network
+                activations; gradients reach y0, alpha and ``adjoint_params`` (default:
+                func.parameters() when func is an nn.Module; pass closure tensors here).
+      "deq"     (trapezoid, l1) the whole trajectory as the fixed point Y = y0 + W F(t, Y), found by
+                parallel-in-time Anderson-accelerated Picard sweeps over windows of ``window`` steps
+                (default: all, halved on divergence while ``adaptive``), ``anderson_m`` (default 5,
+                0 = plain Picard), ``tol``, ``max_iter`` per window; backward by the implicit
+                function theorem. func is called on a batch of L times: ``time_batching=
+                "broadcast"`` (default: t of shape (L, 1, ..., 1), y of shape (L, *y0.shape)),
+                "vmap" or "loop".
+    ``stats``: optional dict, filled with iteration and evaluation counts (sequential: steps,
+    iterations, func_evals; deq: forward_/backward_ windows, sweeps, max_sweeps_per_window,
+    window_splits; adjoint: adjoint_iterations, filled during backward).
+
+    Time ``t`` is data: no gradient flows to it.
+    """
+    check_choice(method, "method", METHODS)
+    check_choice(gradient, "gradient", GRADIENTS)
+    prob = Problem(func, y0, t, alpha, method)
+    opts = parse_options(func, prob.dtype, method, gradient, options)
+    if gradient == "direct":
+        out = solve_forward(prob, opts, prob.y0, prob.scheme())
+    elif gradient == "adjoint":
+        from fraczoo.fode._adjoint import solve_adjoint
+
+        out = solve_adjoint(prob, opts)
+    else:
+        if method == "pece":
+            raise ValueError("gradient='deq' needs an implicit scheme (a fixed point Y = y0 + W F(Y)); "
+                             "use method='trapezoid' or 'l1' (PECE is explicit)")
+        from fraczoo.fode._deq import solve_deq
+
+        out = solve_deq(prob, opts)
+    return out.reshape((prob.N,) + prob.shape)

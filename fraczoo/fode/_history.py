@@ -1,0 +1,184 @@
+"""Fast memory sums for time-stepping: H_n = sum_{j<n} w_{n-j} x_j with x_j revealed one at a time.
+
+A time stepper needs H_n before it can compute x_n, so one FFT over the whole trajectory is not
+possible; summing directly costs O(n) per step and O(N^2) in all. Following Hairer, Lubich &
+Schlichte ("Fast numerical solution of nonlinear Volterra convolution equations", SIAM J. Sci.
+Stat. Comput. 6 (1985) 532) the lower triangle {(n, j): j < n} is tiled by squares: for a pair
+(n, j) let k be the highest bit in which n and j differ; then j lies in the source block
+[P, P + 2^k) and n in the target block [P + 2^k, P + 2^(k+1)), P a multiple of 2^(k+1). A source
+block of size s = 2^k is complete exactly when m = P + s is pushed, i.e. when the lowest set bit of
+m is k, and its contribution to all s targets [m, m + s) is then one convolution with the kernel
+slice w[1 : 2s] (dense for small s, FFT of size 2s above ``DIRECT_MAX``). Level k costs
+N / 2^(k+1) convolutions of size 2^k, so the total is O(N log^2 N) and no step costs O(n).
+
+Partial sums of a target block are kept in nested "windows": the window opened at m holds, for
+every target in [m, m + s), the sum over all levels >= k, i.e. its own square plus the slice of the
+enclosing window. Target m needs only levels that are set bits of m, all >= k, so H_m is the first
+row of the window opened at m. Without autograd the windows are slices of one accumulator; with
+autograd they are separate tensors (in-place updates of a shared buffer would make every backward
+step O(N)).
+
+Layout: kernel (L, K, *wshape), wshape = (1, ..., 1, DA) broadcastable against the state shape
+S = (..., D), DA in {1, D}; signal rows x_j of shape S (one signal for all K kernels) or (K, *S)
+(kernel k applied to signal k); results H_n of shape (K, *S).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+# Squares up to this size are summed with a dense (s x s) Toeplitz block; larger ones by FFT.
+DIRECT_MAX = 32
+
+
+class OnlineHistory:
+    """Incremental causal convolution; ``push(x_{m-1})`` returns base_m + H_m for m = 1, ..., n_out - 1.
+
+    ``base`` (optional, (K, n_out, *S)) is added to every result: solvers put the constant part of
+    their update there, which saves a tensor op per step. ``x`` is (Kx, *S), or S for one signal.
+    Results are (K, *S).
+    """
+
+    def __init__(self, kernel: Tensor, n_out: int, *, base: Tensor | None = None,
+                 track_grad: bool | None = None):
+        if track_grad is None:
+            track_grad = torch.is_grad_enabled()
+        self.track_grad = track_grad
+        self.n_out = n_out
+        top = max(1, n_out - 1).bit_length()  # levels 0 .. top - 1 can fire
+        need = 2 ** (top + 1)
+        if kernel.shape[0] < need:
+            pad = kernel.new_zeros((need - kernel.shape[0],) + tuple(kernel.shape[1:]))
+            kernel = torch.cat([kernel, pad], dim=0)
+        self.kernel = kernel
+        self.K = kernel.shape[1]
+        self.DA = kernel.shape[-1]
+        self.w1 = kernel[1]  # (K, *wshape): level 0 is a single product
+        self.levels: dict[int, Tensor] = {}
+        self.count = 0
+        self.base = base
+        self.rows: list[Tensor] = []  # signal rows pushed so far (no-grad path)
+        self.h_buf: Tensor | None = None
+        self.h_cols: tuple[Tensor, ...] = ()
+        self.kernel_cols: list[tuple[Tensor, ...]] | None = None  # h_buf[k, m] views for push_split
+        self.segments: list[Tensor] = []  # autograd path: binary-counter stacks of signal rows
+        self.windows: list[tuple[int, Tensor]] = []  # (start, (K, s, *S) rows), innermost last
+
+    # -- one square of the tiling ----------------------------------------------------------------
+    def _level(self, k: int) -> Tensor:
+        op = self.levels.get(k)
+        if op is None:
+            s = 1 << k
+            if s <= DIRECT_MAX:
+                kern = self.kernel.reshape(self.kernel.shape[0], self.K, self.DA)
+                r = torch.arange(s, device=kern.device)
+                idx = r[:, None] + s - r[None, :]  # T[r, i] = w[r + s - i], in [1, 2s - 1]
+                op = kern[idx].permute(2, 3, 0, 1)  # (K, DA, s, s)
+                if self.DA == 1:
+                    op = op.reshape(self.K * s, s)
+            else:
+                op = torch.fft.rfft(self.kernel[1:2 * s], n=2 * s, dim=0).transpose(0, 1)  # (K, s+1, *wshape)
+            self.levels[k] = op
+        return op
+
+    def _square(self, k: int, block: Tensor, single: bool) -> Tensor:
+        """Contribution of a source block to the s targets after it: (K, s, *S).
+
+        ``block``: (s, *S) if ``single`` (one signal for all kernels), else (s, K, *S).
+        """
+        s = 1 << k
+        op = self._level(k)
+        if s <= DIRECT_MAX:
+            if single and self.DA == 1:
+                shape = tuple(block.shape[1:])
+                return torch.mm(op, block.reshape(s, -1)).view((self.K, s) + shape)
+            blk = block.unsqueeze(0) if single else block.transpose(0, 1)  # (Kx, s, *S)
+            shape = tuple(blk.shape[2:])
+            cols = blk.reshape(blk.shape[0], s, -1, shape[-1]).permute(0, 3, 1, 2)  # (Kx, D, s, B)
+            mat = op.reshape(self.K, 1, s, s) if self.DA == 1 else op
+            return torch.matmul(mat, cols).permute(0, 2, 3, 1).reshape((self.K, s) + shape)
+        if single:
+            spec = torch.fft.rfft(block, n=2 * s, dim=0) * op
+        else:
+            spec = torch.fft.rfft(block, n=2 * s, dim=0).transpose(0, 1) * op
+        return torch.fft.irfft(spec, n=2 * s, dim=1)[:, s - 1:2 * s - 1]
+
+    # -- stepping ------------------------------------------------------------------------------
+    def push(self, x: Tensor) -> Tensor:
+        self.count += 1
+        m = self.count
+        k = (m & -m).bit_length() - 1
+        single = x.ndim == self.kernel.ndim - 2
+        if self.track_grad:
+            return self._push_graph(x, m, k, single)
+        return self._push_buffer(x, m, k, single)
+
+    def push_split(self, x: Tensor) -> tuple[Tensor, ...]:
+        """``push(x)`` as K separate results of shape S (saves an unbind per step on the no-grad path)."""
+        row = self.push(x)
+        if self.track_grad:
+            return row.unbind(0)
+        if self.kernel_cols is None:
+            self.kernel_cols = [cols.unbind(0) for cols in self.h_buf.unbind(1)]
+        m = self.count
+        return tuple(cols[m] for cols in self.kernel_cols)
+
+    def _dense_rows(self, k: int) -> Tensor:
+        """Level-k Toeplitz block as an (s K, s) matrix with rows ordered (target r, kernel), so that
+        one addmm_ updates the time-major buffer rows h_buf[m : m + s] in place (DA = 1, one signal)."""
+        op = self.levels_rows.get(k)
+        if op is None:
+            s = 1 << k
+            op = self._level(k).reshape(self.K, s, s).transpose(0, 1).reshape(s * self.K, s)
+            self.levels_rows[k] = op
+        return op
+
+    def _push_buffer(self, x: Tensor, m: int, k: int, single: bool) -> Tensor:
+        # time-major buffer (n_out, K, *S): the rows a square updates are one contiguous block
+        if self.h_buf is None:
+            state = tuple(x.shape) if single else tuple(x.shape[1:])
+            self.h_buf = x.new_zeros((self.n_out, self.K) + state)
+            if self.base is not None:
+                self.h_buf += self.base.transpose(0, 1)
+            self.h_cols = self.h_buf.unbind(0)  # per-step views: no indexing op in the loop
+            self.levels_rows: dict[int, Tensor] = {}
+        rows = self.rows
+        rows.append(x)
+        if k == 0:
+            self.h_cols[m].addcmul_(self.w1, x)
+            return self.h_cols[m]
+        s = 1 << k
+        end = min(m + s, self.n_out)
+        block = torch.stack(rows[m - s:m])
+        if s <= DIRECT_MAX and single and self.DA == 1 and end == m + s:
+            target = self.h_buf[m:end].view(s * self.K, -1)
+            target.addmm_(self._dense_rows(k), block.view(s, -1))
+        else:
+            part = self._square(k, block, single)  # (K, s, *S)
+            self.h_buf[m:end].add_(part[:, :end - m].transpose(0, 1))
+        return self.h_cols[m]
+
+    def _push_graph(self, x: Tensor, m: int, k: int, single: bool) -> Tensor:
+        segs = self.segments
+        segs.append(x.unsqueeze(0))
+        while len(segs) > 1 and segs[-1].shape[0] == segs[-2].shape[0]:
+            tail = segs.pop()
+            segs[-1] = torch.cat([segs[-1], tail], dim=0)
+        # segs[-1] now holds x_{m-s} .. x_{m-1}, s = 2^k (the binary counter's lowest set bit)
+        wins = self.windows
+        while wins and wins[-1][0] + wins[-1][1].shape[1] <= m:
+            wins.pop()
+        parent = wins[-1] if wins else None
+        if k == 0:
+            row = self.w1 * x
+            if parent is not None:
+                row = row + parent[1][:, m - parent[0]]
+        else:
+            s = 1 << k
+            part = self._square(k, segs[-1], single)
+            if parent is not None:
+                off = m - parent[0]
+                part = part + parent[1][:, off:off + s]
+            wins.append((m, part))
+            row = part[:, 0]
+        return row if self.base is None else row + self.base[:, m]

@@ -1,0 +1,239 @@
+"""Benchmark fodeint against FDEint (pip package ``fdeint``) and a plain O(N^2) PECE.
+
+    python scripts/bench_fode.py            # N = 1024 .. 16384, writes benchmarks/bench_fode.json
+    python scripts/bench_fode.py --quick    # smoke run, N = 256, 512
+    python scripts/bench_fode.py --training-only   # part 2 only, merged into the JSON
+
+Problem: the 2-D linear system with forcing  D^a y = A y + (sin t, 0),  A = [[-0.5, 1], [-1, -0.5]],
+y(0) = (1, 0), a = 0.7, t in [0, 20], float64, one trajectory. All three solvers run the same
+Diethelm-Ford-Freed PECE scheme (one corrector step), so their answers must agree to rounding; the
+"max_diff" columns are the max abs difference from the plain O(N^2) PECE on the same grid. FDEint runs
+only while its previous time says the next N fits in ``--fdeint-budget`` seconds; larger N are
+reported as not measured (nothing is extrapolated).
+
+Targets (issue 4): fodeint >= 5x faster than FDEint at N = 16384; time(8192) / time(1024) <= 12.
+
+Part 2 (``--training`` / ``--training-only``): one Adam step of the neural_fode zoo model (batch 16,
+MLP 2-64-64-2, trapezoid, float32) per gradient mode at N = 500, 2000, 8000, each in a fresh process:
+wall time of forward + backward and the peak resident memory the step added (ru_maxrss). The
+adjoint's autograd graph holds only the trajectory (tests/fode/test_gradients.py checks the saved
+bytes); what its RSS still grows by is solver bookkeeping (a few small tensor objects per time step),
+independent of the network's size, whereas direct and deq keep network activations for every step.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bench import print_table, write_json  # noqa: E402
+
+from fraczoo.fode import fodeint  # noqa: E402
+
+ALPHA = 0.7
+T_END = 20.0
+A_T = torch.tensor([[-0.5, 1.0], [-1.0, -0.5]], dtype=torch.float64).T.contiguous()
+E1 = torch.tensor([1.0, 0.0], dtype=torch.float64)
+
+
+def field(t, y):
+    """A y + (sin t, 0); t a 0-d tensor (fodeint) or (batch, 1) (FDEint), y (..., 2)."""
+    return torch.addcmul(y @ A_T, torch.sin(t), E1)
+
+
+def plain_pece(n_points: int, alpha: float = ALPHA) -> torch.Tensor:
+    """Textbook O(N^2) PECE (Diethelm, Ford & Freed 2002, eqs. (3.2)-(3.5)): direct history sums."""
+    t = torch.linspace(0.0, T_END, n_points, dtype=torch.float64)
+    h = T_END / (n_points - 1)
+    y = torch.zeros(n_points, 2, dtype=torch.float64)
+    f = torch.zeros_like(y)
+    y[0] = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    f[0] = field(t[0], y[0])
+    k = torch.arange(n_points + 1, dtype=torch.float64)
+    b = k ** alpha - (k - 1).clamp(min=0) ** alpha  # b[d], d >= 1
+    a = (k + 1) ** (alpha + 1) - 2 * k ** (alpha + 1) + (k - 1).clamp(min=0) ** (alpha + 1)  # a[d], d >= 1
+    cp = h ** alpha / math.gamma(alpha + 1)
+    cc = h ** alpha / math.gamma(alpha + 2)
+    for n in range(1, n_points):
+        d = n - torch.arange(n)  # n - j, j = 0..n-1
+        pred = y[0] + cp * (b[d, None] * f[:n]).sum(0)
+        a0 = (n - 1) ** (alpha + 1) - (n - 1 - alpha) * n ** alpha
+        hist = a0 * f[0] + (a[d[1:], None] * f[1:n]).sum(0)
+        y[n] = y[0] + cc * (hist + field(t[n], pred))
+        f[n] = field(t[n], y[n])
+    return y
+
+
+def run_fodeint(n_points: int) -> torch.Tensor:
+    t = torch.linspace(0.0, T_END, n_points, dtype=torch.float64)
+    return fodeint(field, torch.tensor([1.0, 0.0], dtype=torch.float64), t, ALPHA, method="pece")
+
+
+def run_fdeint(n_points: int) -> torch.Tensor:
+    from FDEint import FDEint
+
+    t = torch.linspace(0.0, T_END, n_points, dtype=torch.float64)
+    out = FDEint(field, t, torch.tensor([[1.0, 0.0]], dtype=torch.float64), ALPHA, dtype=torch.float64)
+    return out[0]
+
+
+def timed(fn, n_points: int, repeat: int = 1) -> tuple[float, float, torch.Tensor]:
+    """Best (min) wall and CPU (process) time of ``repeat`` runs, and the result. The machine this was
+    written on is shared, so CPU time, which other processes inflate much less, is reported too."""
+    walls, cpus = [], []
+    with torch.no_grad():
+        for _ in range(repeat):
+            wall, cpu = time.perf_counter(), time.process_time()
+            out = fn(n_points)
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+    return min(walls), min(cpus), out
+
+
+def train_worker(gradient: str, n_points: int, batch: int = 16, hidden: int = 64) -> None:
+    """One Adam step of neural_fode on a batch of (B, n_points, 2) trajectories; prints JSON with the
+    wall time of forward + backward and the peak resident memory it added (a fresh process per run, so
+    ru_maxrss, the high-water mark, belongs to this step alone)."""
+    import json
+    import resource
+
+    from fraczoo.models.neural_fode import NeuralFODE
+
+    torch.manual_seed(0)
+    model = NeuralFODE(hidden=hidden, gradient=gradient, alpha_init=0.7)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    y0 = torch.randn(batch, 2)
+
+    def step(n):
+        t = torch.linspace(0.0, 5.0, n)
+        target = torch.zeros(batch, n, 2)
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(y0, t), target)
+        loss.backward()
+        opt.step()
+
+    step(20)  # warm-up: kernels, allocator
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    step(n_points)
+    wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base  # KiB on Linux
+    print(json.dumps({"gradient": gradient, "N": n_points, "step_s": wall, "peak_rss_mb": peak / 1024}))
+
+
+def bench_training(sizes: list[int]) -> list[dict]:
+    import json
+    import subprocess
+
+    rows = []
+    for n in sizes:
+        for gradient in ("direct", "adjoint", "deq"):
+            cmd = [sys.executable, __file__, "--train-worker", gradient, str(n)]
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            if done.returncode != 0:
+                print(done.stderr[-2000:])
+                rows.append({"gradient": gradient, "N": n, "step_s": None, "peak_rss_mb": None})
+            else:
+                rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(rows[-1], flush=True)
+    print_table("neural_fode training step (batch 16, MLP 2-64-64-2, trapezoid, float32, 1 thread): "
+                "time and peak memory added", [{k: ("-" if v is None else v) for k, v in r.items()} for r in rows])
+    return rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smoke run: N = 256, 512; no JSON unless --out")
+    parser.add_argument("--sizes", type=int, nargs="*", help="grid sizes (default 1024 .. 16384)")
+    parser.add_argument("--fdeint-budget", type=float, default=120.0,
+                        help="skip FDEint at N when 4.5x its time at N/2 exceeds this many seconds")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per point (best kept); O(N^2) solvers: 1 "
+                        "above N = 4096")
+    parser.add_argument("--training", action="store_true",
+                        help="also time one neural_fode training step per gradient mode and measure its peak memory")
+    parser.add_argument("--training-only", action="store_true",
+                        help="run only the training part and merge it into the existing JSON")
+    parser.add_argument("--train-sizes", type=int, nargs="*", help="trajectory lengths (default 500 2000 8000)")
+    parser.add_argument("--train-worker", nargs=2, metavar=("GRADIENT", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/bench_fode.json)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.train_worker:
+        train_worker(args.train_worker[0], int(args.train_worker[1]))
+        return
+    if args.training_only:
+        import json
+
+        path = Path(args.out) if args.out else Path(__file__).resolve().parent.parent / "benchmarks" / "bench_fode.json"
+        previous = json.loads(path.read_text()) if path.exists() else {"rows": [], "summary": {}}
+        training = bench_training(args.train_sizes or [500, 2000, 8000])
+        previous["training"] = training
+        previous.setdefault("summary", {})["adjoint_peak_mb_by_n"] = {
+            r["N"]: r["peak_rss_mb"] for r in training if r["gradient"] == "adjoint"}
+        previous.pop("machine", None)
+        write_json("bench_fode", previous, args.out)
+        return
+    sizes = args.sizes or ([256, 512] if args.quick else [1024, 2048, 4096, 8192, 16384])
+
+    try:
+        import FDEint  # noqa: F401
+        have_fdeint = True
+    except ImportError:
+        have_fdeint = False
+        print("FDEint (pip install fdeint) not installed: that column is skipped")
+
+    timed(run_fodeint, 64)  # warm-up (imports, allocator)
+    rows = []
+    last_fdeint = None
+    for n in sizes:
+        slow_repeat = args.repeat if n <= 4096 else 1  # the O(N^2) solvers take long at large N
+        wall_fast, cpu_fast, y_fast = timed(run_fodeint, n, args.repeat)
+        wall_plain, cpu_plain, y_plain = timed(plain_pece, n, slow_repeat)
+        row = {"N": n, "fodeint_s": wall_fast, "fodeint_cpu_s": cpu_fast, "plain_s": wall_plain,
+               "plain_cpu_s": cpu_plain, "plain/fodeint": wall_plain / wall_fast,
+               "fodeint_max_diff": float((y_fast - y_plain).abs().max())}
+        if have_fdeint and (last_fdeint is None or 4.5 * last_fdeint <= args.fdeint_budget):
+            wall_ref, cpu_ref, y_ref = timed(run_fdeint, n, slow_repeat)
+            last_fdeint = wall_ref
+            row.update({"fdeint_s": wall_ref, "fdeint_cpu_s": cpu_ref, "fdeint/fodeint": wall_ref / wall_fast,
+                        "fdeint/fodeint_cpu": cpu_ref / cpu_fast,
+                        "fdeint_max_diff": float((y_ref - y_plain).abs().max())})
+        else:
+            row.update({"fdeint_s": None, "fdeint_cpu_s": None, "fdeint/fodeint": None,
+                        "fdeint/fodeint_cpu": None, "fdeint_max_diff": None})
+        rows.append(row)
+        print(row, flush=True)
+
+    print_table(f"fodeint (PECE, O(N log^2 N)) vs FDEint and plain O(N^2) PECE; 2-D forced linear system, "
+                f"alpha={ALPHA}, t in [0, {T_END:g}], float64, {args.threads} thread(s)",
+                [{k: ("-" if v is None else v) for k, v in r.items()} for r in rows])
+    by_n = {r["N"]: r for r in rows}
+    summary = {}
+    if 1024 in by_n and 8192 in by_n:
+        summary["fodeint_time_8192_over_1024"] = by_n[8192]["fodeint_s"] / by_n[1024]["fodeint_s"]
+        summary["fodeint_cpu_8192_over_1024"] = by_n[8192]["fodeint_cpu_s"] / by_n[1024]["fodeint_cpu_s"]
+        print(f"\ntime(8192)/time(1024) = {summary['fodeint_time_8192_over_1024']:.2f} wall, "
+              f"{summary['fodeint_cpu_8192_over_1024']:.2f} CPU  (target <= 12)")
+    if 16384 in by_n and by_n[16384]["fdeint_s"] is not None:
+        summary["fdeint_over_fodeint_16384"] = by_n[16384]["fdeint/fodeint"]
+        summary["fdeint_over_fodeint_16384_cpu"] = by_n[16384]["fdeint/fodeint_cpu"]
+        print(f"FDEint / fodeint at N = 16384: {summary['fdeint_over_fodeint_16384']:.1f}x wall, "
+              f"{summary['fdeint_over_fodeint_16384_cpu']:.1f}x CPU  (target >= 5)")
+    training = []
+    if args.training:
+        training = bench_training(args.train_sizes or ([100, 200] if args.quick else [500, 2000, 8000]))
+        summary["adjoint_peak_mb_by_n"] = {r["N"]: r["peak_rss_mb"] for r in training if r["gradient"] == "adjoint"}
+    if not args.quick or args.out:
+        write_json("bench_fode", {"problem": {"alpha": ALPHA, "t_end": T_END, "system": "D^a y = A y + (sin t, 0)",
+                                              "method": "pece", "dtype": "float64"},
+                                  "rows": rows, "training": training, "summary": summary}, args.out)
+
+
+if __name__ == "__main__":
+    main()
