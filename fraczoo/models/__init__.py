@@ -1,4 +1,6 @@
 """The zoo: one LightningModule per file, each registered with ``@register_model``."""
+from fraczoo.models.neural_fode import NeuralFODE
 from fraczoo.models.spectral_fractional_cnn import SpectralFractionalCNN
+from fraczoo.models.stochastic_memory_seq import StochasticMemorySeq
 
-__all__ = ["SpectralFractionalCNN"]
+__all__ = ["NeuralFODE", "SpectralFractionalCNN", "StochasticMemorySeq"]
