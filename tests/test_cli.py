@@ -44,3 +44,18 @@ def test_bad_config_key_is_reported(tmp_path):
     out = run_cli("fit", "--config", str(CONFIG), "--model.init_args.no_such_arg=1", cwd=tmp_path)
     assert out.returncode != 0
     assert "no_such_arg" in out.stderr
+
+
+def test_wandb_fragment_tracks_monitors_offline(tmp_path):
+    """callbacks/wandb.yaml on top of a model config: an offline run with both monitors' keys in it."""
+    fragment = ROOT / "callbacks" / "wandb.yaml"
+    out = run_cli("fit", "--config", str(CONFIG), "--config", str(fragment), "--trainer.max_epochs=1",
+                  "--data.train_size=64", "--data.val_size=32", "--data.test_size=32", "--data.size=16",
+                  cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    run_dir = Path(re.search(r"W&B run \(offline\): (\S+)", out.stdout).group(1))
+    records = next(run_dir.glob("*.wandb")).read_bytes()
+    # the run file is a log of protobuf records; metric and config keys are stored as plain UTF-8 there
+    for key in (b"val_loss", b"grad_var/all", b"grad_var/noise_scale", b"alpha/backbone.0.alpha/mean",
+                b"alpha/backbone.0.alpha/std", b"alpha_init"):
+        assert key in records, key

@@ -1,0 +1,64 @@
+"""Overhead of the fraczoo callbacks on training time, at their default intervals.
+
+    python scripts/bench_callbacks.py            # spectral_fractional_cnn on 32x32 fields, 3 epochs each
+    python scripts/bench_callbacks.py --quick
+
+Baseline: the same Trainer.fit without the callback (same seed, data, model). Overhead =
+time(with) / time(baseline) - 1; the target is < 10% at the default interval. Also times
+GradientVarianceMonitor at every_n_steps=1 (its per-measurement cost). Writes benchmarks/bench_callbacks.json.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import lightning as L
+import torch
+
+from _bench import print_table, write_json
+
+import fraczoo
+from fraczoo.callbacks import AlphaPosteriorMonitor, GradientVarianceMonitor
+
+
+def fit_seconds(callbacks, epochs: int, train_size: int) -> float:
+    L.seed_everything(0)
+    model = fraczoo.create_model("spectral_fractional_cnn")
+    data = fraczoo.create_datamodule("spectral_fractional_cnn", size=32, train_size=train_size, val_size=64,
+                                     test_size=64, batch_size=64)
+    data.setup("fit")
+    trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=callbacks, limit_val_batches=0,
+                        num_sanity_val_steps=0)
+    start = time.perf_counter()
+    trainer.fit(model, data)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per configuration (median of the times)")
+    args = parser.parse_args()
+    epochs, train_size = (1, 640) if args.quick else (3, 3200)   # 50 steps per epoch at batch 64
+    configs = {
+        "baseline (no callback)": lambda: [],
+        "AlphaPosteriorMonitor()": lambda: [AlphaPosteriorMonitor()],
+        "GradientVarianceMonitor() (every 50 steps)": lambda: [GradientVarianceMonitor()],
+        "both": lambda: [AlphaPosteriorMonitor(), GradientVarianceMonitor()],
+        "GradientVarianceMonitor(every_n_steps=1)": lambda: [GradientVarianceMonitor(every_n_steps=1)],
+    }
+    rows, base = [], None
+    for name, make in configs.items():
+        seconds = sorted(fit_seconds(make(), epochs, train_size) for _ in range(args.repeat))[args.repeat // 2]
+        base = base or seconds
+        rows.append({"configuration": name, "fit seconds": seconds, "overhead": f"{100 * (seconds / base - 1):+.1f}%"})
+    steps = epochs * train_size // 64
+    print_table(f"callback overhead: spectral_fractional_cnn, {steps} training steps, batch 64, "
+                f"{torch.get_num_threads()} threads", rows)
+    write_json("bench_callbacks", {"steps": steps, "rows": rows},
+               out="/tmp/bench_callbacks.json" if args.quick else None)
+
+
+if __name__ == "__main__":
+    main()
