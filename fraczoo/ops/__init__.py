@@ -3,20 +3,11 @@
 Every operator takes float32/float64 input of any batch shape on CPU or CUDA and is differentiable
 in its input and in the order ``alpha`` (a float or a tensor that may require grad).
 """
-import importlib
+from fraczoo.ops.history import caputo, grunwald_letnikov, rl_integral
+from fraczoo.ops.mellin import mellin_derivative
+from fraczoo.ops.memory import stochastic_caputo
+from fraczoo.ops.special import mittag_leffler
+from fraczoo.ops.spectral import SpectralFractionalDerivative, fractional_laplacian, spectral_derivative
 
-_WHERE = {
-    "spectral_derivative": "spectral", "fractional_laplacian": "spectral",
-    "SpectralFractionalDerivative": "spectral",
-    "mellin_derivative": "mellin",
-    "caputo": "history", "rl_integral": "history", "grunwald_letnikov": "history",
-    "mittag_leffler": "special",
-}
-
-__all__ = list(_WHERE)
-
-
-def __getattr__(name):  # TEMPORARY while the submodules are written in parallel
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"fraczoo.ops.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'fraczoo.ops' has no attribute {name!r}")
+__all__ = ["SpectralFractionalDerivative", "caputo", "fractional_laplacian", "grunwald_letnikov",
+           "mellin_derivative", "mittag_leffler", "rl_integral", "spectral_derivative", "stochastic_caputo"]
