@@ -1,11 +1,7 @@
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """The solvers make many small tensor ops; on a loaded 2-core machine intra-op threads only contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _solvers_on_one_thread(one_thread):
+    """The solvers make many small tensor ops (see tests/conftest.py)."""
     yield
-    torch.set_num_threads(threads)

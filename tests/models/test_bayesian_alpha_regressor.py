@@ -18,12 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(width=8, dilations=[1, 2, 4], hidden=16)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_model(**kw):

@@ -10,12 +10,7 @@ import fraczoo
 from fraczoo.datamodules.fractional_dynamics import simulate_dynamics
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_dm(**kwargs):
