@@ -1,6 +1,7 @@
 """spectral_fractional_cnn: a CNN whose feature extractor is made of learnable fractional Laplacians.
 
-Each stage is ``SpectralFractionalConv2d`` (per-channel order alpha in (0, 2)) -> BatchNorm -> GELU ->
+Each stage is ``SpectralFractionalConv2d`` (per-channel order alpha in (0, 2); ``directional=True`` adds
+per-channel Weyl derivatives along x and y) -> BatchNorm -> GELU ->
 2x2 average pooling; a global average pool and an MLP head give the output. Tasks: "regression"
 (e.g. the Hurst exponent of a rough surface, MSE loss, MAE metric) or "classification" (cross-entropy,
 accuracy).
@@ -14,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from fraczoo.hub import load_backbone, register_model
-from fraczoo.nn import FractionalOrder, SpectralFractionalConv2d
+from fraczoo.nn import SpectralFractionalConv2d
 
 TASKS = ("regression", "classification")
 
@@ -24,7 +25,7 @@ class SpectralFractionalCNN(L.LightningModule):
     def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (16, 32), num_outputs: int = 1,
                  task: str = "regression", alpha_init: float = 0.5, padding: str = "periodic",
                  hidden: int = 64, lr: float = 3e-3, weight_decay: float = 1e-4,
-                 init_weights: str | None = None):
+                 directional: bool = False, init_weights: str | None = None):
         super().__init__()
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
@@ -35,7 +36,8 @@ class SpectralFractionalCNN(L.LightningModule):
         self.save_hyperparameters()
         stages, prev = [], in_channels
         for width in channels:
-            stages += [SpectralFractionalConv2d(prev, width, alpha_init=alpha_init, padding=padding),
+            stages += [SpectralFractionalConv2d(prev, width, alpha_init=alpha_init, padding=padding,
+                                                directional=directional),
                        nn.BatchNorm2d(width), nn.GELU(), nn.AvgPool2d(2)]
             prev = width
         self.backbone = nn.Sequential(*stages, nn.AdaptiveAvgPool2d(1), nn.Flatten())
@@ -83,9 +85,12 @@ class SpectralFractionalCNN(L.LightningModule):
         return self(batch[0] if isinstance(batch, (list, tuple)) else batch)
 
     def on_validation_epoch_end(self):
-        orders = [m() for m in self.modules() if isinstance(m, FractionalOrder)]
-        for i, alpha in enumerate(orders):
-            self.log(f"alpha/stage{i}", alpha.mean(), sync_dist=True)
+        blocks = [m for m in self.backbone if isinstance(m, SpectralFractionalConv2d)]
+        for i, block in enumerate(blocks):
+            self.log(f"alpha/stage{i}", block.alpha().mean(), sync_dist=True)
+            if block.directional:
+                self.log(f"alpha_x/stage{i}", block.alpha_x().mean(), sync_dist=True)
+                self.log(f"alpha_y/stage{i}", block.alpha_y().mean(), sync_dist=True)
 
     def configure_optimizers(self):
         return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
