@@ -3,8 +3,8 @@
     python scripts/bench_callbacks.py            # spectral_fractional_cnn on 32x32 fields, 3 epochs each
     python scripts/bench_callbacks.py --quick
 
-Baseline: the same Trainer.fit without the callback (same seed, data, model). Overhead =
-time(with) / time(baseline) - 1; the target is < 10% at the default interval. Also times
+Baseline: the same Trainer.fit without the callback (same seed, data, model), after one warm-up fit,
+configurations interleaved, median of --repeat runs. Overhead = time(with) / time(baseline) - 1; the target is < 10% at the default interval. Also times
 GradientVarianceMonitor at every_n_steps=1 (its per-measurement cost). Writes benchmarks/bench_callbacks.json.
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ def fit_seconds(callbacks, epochs: int, train_size: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--repeat", type=int, default=2, help="runs per configuration (median of the times)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (median of the times)")
     args = parser.parse_args()
     epochs, train_size = (1, 640) if args.quick else (3, 3200)   # 50 steps per epoch at batch 64
     configs = {
@@ -48,11 +48,17 @@ def main() -> None:
         "both": lambda: [AlphaPosteriorMonitor(), GradientVarianceMonitor()],
         "GradientVarianceMonitor(every_n_steps=1)": lambda: [GradientVarianceMonitor(every_n_steps=1)],
     }
+    fit_seconds([], 1, 640)  # warm-up: first-call costs (imports, allocator) must not land on one configuration
+    times: dict[str, list[float]] = {name: [] for name in configs}
+    for _ in range(args.repeat):  # round-robin, so slow drifts of the machine hit every configuration alike
+        for name, make in configs.items():
+            times[name].append(fit_seconds(make(), epochs, train_size))
     rows, base = [], None
-    for name, make in configs.items():
-        seconds = sorted(fit_seconds(make(), epochs, train_size) for _ in range(args.repeat))[args.repeat // 2]
+    for name, values in times.items():
+        seconds = sorted(values)[len(values) // 2]
         base = base or seconds
-        rows.append({"configuration": name, "fit seconds": seconds, "overhead": f"{100 * (seconds / base - 1):+.1f}%"})
+        rows.append({"configuration": name, "fit seconds (median)": seconds, "min": min(values), "max": max(values),
+                     "overhead": f"{100 * (seconds / base - 1):+.1f}%"})
     steps = epochs * train_size // 64
     print_table(f"callback overhead: spectral_fractional_cnn, {steps} training steps, batch 64, "
                 f"{torch.get_num_threads()} threads", rows)
