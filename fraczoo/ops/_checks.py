@@ -93,3 +93,19 @@ def as_alpha_tensor(alpha, like: Tensor) -> Tensor:
     if isinstance(alpha, Tensor):
         return alpha.to(dtype=like.dtype, device=like.device)
     return torch.tensor(float(alpha), dtype=like.dtype, device=like.device)
+
+
+def order_along(a: Tensor, y: Tensor, dim: int) -> Tensor:
+    """The order tensor ``a`` reshaped to ``y.ndim`` dims: a scalar, or one order per channel with size 1
+    along the time axis ``dim`` (normalised) and broadcasting against ``y``; otherwise ValueError."""
+    if a.ndim > y.ndim:
+        raise ValueError(f"alpha has {a.ndim} dimensions but y only {y.ndim}; alpha must be a "
+                         f"scalar or broadcast against y with size 1 along dim={dim}")
+    a = a.reshape((1,) * (y.ndim - a.ndim) + tuple(a.shape))
+    if a.shape[dim] != 1:
+        raise ValueError(f"alpha must have size 1 along dim={dim} (one order per channel), "
+                         f"got alpha shape {tuple(a.shape)} for y shape {tuple(y.shape)}")
+    if any(sa not in (1, sy) for sa, sy in zip(a.shape, y.shape)):
+        raise ValueError(f"alpha of shape {tuple(a.shape)} does not broadcast to y's shape "
+                         f"{tuple(y.shape)}")
+    return a

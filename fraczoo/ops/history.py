@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from fraczoo.ops._checks import (as_alpha_tensor, check_alpha, check_choice, check_dim,
-                                 check_positive, check_tensor)
+                                 check_positive, check_tensor, order_along)
 from fraczoo.ops._toeplitz import causal_conv
 
 __all__ = ["caputo", "rl_integral", "grunwald_letnikov", "l1_weights"]
@@ -195,20 +195,7 @@ def _prepare(y, alpha, dt, dim, *, alpha_max: float, min_points: int = 2):
 
     like = torch.empty((), dtype=_work_dtype(y.device), device=y.device)
     a = as_alpha_tensor(alpha, like)
-    if a.ndim > y.ndim:
-        raise ValueError(f"alpha has {a.ndim} dimensions but y only {y.ndim}; alpha must be a "
-                         f"scalar or broadcast against y with size 1 along dim={dim}")
-    a = a.reshape((1,) * (y.ndim - a.ndim) + tuple(a.shape))
-    if a.shape[dim] != 1:
-        raise ValueError(f"alpha must have size 1 along dim={dim} (one order per channel), "
-                         f"got alpha shape {tuple(a.shape)} for y shape {tuple(y.shape)}")
-    try:
-        shape = torch.broadcast_shapes(a.shape, y.shape)
-    except RuntimeError:
-        shape = None
-    if shape != y.shape:
-        raise ValueError(f"alpha of shape {tuple(a.shape)} does not broadcast to y's shape "
-                         f"{tuple(y.shape)}")
+    a = order_along(a, y, dim)
     return y.movedim(dim, -1), a.movedim(dim, -1), dt, dim
 
 

@@ -50,7 +50,8 @@ from numbers import Integral
 import torch
 from torch import Tensor
 
-from fraczoo.ops._checks import as_alpha_tensor, check_alpha, check_choice, check_dim, check_positive, check_tensor
+from fraczoo.ops._checks import (as_alpha_tensor, check_alpha, check_choice, check_dim, check_positive,
+                                 check_tensor, order_along)
 from fraczoo.ops.history import caputo, l1_weights
 
 SAMPLERS = ("importance", "stratified", "control_variate", "by_parts")
@@ -121,15 +122,7 @@ def _prepare(y: Tensor, alpha, dt, dim: int):
     if y.shape[dim] < 2:
         raise ValueError(f"y must have at least 2 grid points along dim={dim}, got {y.shape[dim]}")
     a = as_alpha_tensor(alpha, torch.empty((), dtype=torch.float64, device=y.device))
-    if a.ndim > y.ndim:
-        raise ValueError(f"alpha has {a.ndim} dimensions but y only {y.ndim}; alpha must be a scalar or "
-                         f"broadcast against y with size 1 along dim={dim}")
-    a = a.reshape((1,) * (y.ndim - a.ndim) + tuple(a.shape))
-    if a.shape[dim] != 1:
-        raise ValueError(f"alpha must have size 1 along dim={dim} (one order per channel), got alpha "
-                         f"shape {tuple(a.shape)} for y shape {tuple(y.shape)}")
-    if any(sa not in (1, sy) for sa, sy in zip(a.shape, y.shape)):
-        raise ValueError(f"alpha of shape {tuple(a.shape)} does not broadcast to y's shape {tuple(y.shape)}")
+    a = order_along(a, y, dim)
     return y.movedim(dim, -1), a.movedim(dim, -1), dt, dim
 
 
