@@ -14,11 +14,13 @@ reported as not measured (nothing is extrapolated).
 Targets (issue 4): fodeint >= 5x faster than FDEint at N = 16384; time(8192) / time(1024) <= 12.
 
 Part 2 (``--training`` / ``--training-only``): one Adam step of the neural_fode zoo model (batch 16,
-MLP 2-64-64-2, trapezoid, float32) per gradient mode at N = 500, 2000, 8000, each in a fresh process:
-wall time of forward + backward and the peak resident memory the step added (ru_maxrss). The
-adjoint's autograd graph holds only the trajectory (tests/fode/test_gradients.py checks the saved
-bytes); what its RSS still grows by is solver bookkeeping (a few small tensor objects per time step),
-independent of the network's size, whereas direct and deq keep network activations for every step.
+MLP 2-H-H-2, trapezoid, float32) per gradient mode at N = 500, 2000, 8000, each in a fresh process:
+wall time of forward + backward and the peak resident memory the step added (ru_maxrss). Reference
+row "inference": the same forward pass and loss under ``torch.no_grad()``, i.e. what producing the
+trajectory costs at all. The solution is N x 16 x 2 numbers, so no method is literally flat in N; the
+claim checked is that the adjoint adds a fixed multiple of that O(N d) trajectory (its solver buffers:
+trajectory, multipliers, FFT history), the same at every N and for every network width (``--hidden``
+runs H = 64 and 256), while direct and deq keep network activations for every step.
 """
 from __future__ import annotations
 
@@ -98,14 +100,16 @@ def timed(fn, n_points: int, repeat: int = 1) -> tuple[float, float, torch.Tenso
 def train_worker(gradient: str, n_points: int, batch: int = 16, hidden: int = 64) -> None:
     """One Adam step of neural_fode on a batch of (B, n_points, 2) trajectories; prints JSON with the
     wall time of forward + backward and the peak resident memory it added (a fresh process per run, so
-    ru_maxrss, the high-water mark, belongs to this step alone)."""
+    ru_maxrss, the high-water mark, belongs to this step alone). ``gradient="inference"``: the forward
+    pass and loss only, without autograd."""
     import json
     import resource
 
     from fraczoo.models.neural_fode import NeuralFODE
 
     torch.manual_seed(0)
-    model = NeuralFODE(hidden=hidden, gradient=gradient, alpha_init=0.7)
+    inference = gradient == "inference"
+    model = NeuralFODE(hidden=hidden, gradient="direct" if inference else gradient, alpha_init=0.7)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     y0 = torch.randn(batch, 2)
 
@@ -113,6 +117,10 @@ def train_worker(gradient: str, n_points: int, batch: int = 16, hidden: int = 64
         t = torch.linspace(0.0, 5.0, n)
         target = torch.zeros(batch, n, 2)
         opt.zero_grad()
+        if inference:
+            with torch.no_grad():
+                torch.nn.functional.mse_loss(model(y0, t), target)
+            return
         loss = torch.nn.functional.mse_loss(model(y0, t), target)
         loss.backward()
         opt.step()
@@ -123,27 +131,39 @@ def train_worker(gradient: str, n_points: int, batch: int = 16, hidden: int = 64
     step(n_points)
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base  # KiB on Linux
-    print(json.dumps({"gradient": gradient, "N": n_points, "step_s": wall, "peak_rss_mb": peak / 1024}))
+    trajectory_mb = n_points * batch * 2 * 4 / 2**20  # the float32 solution itself
+    print(json.dumps({"gradient": gradient, "hidden": hidden, "N": n_points, "step_s": wall,
+                      "peak_rss_mb": peak / 1024, "trajectory_mb": trajectory_mb,
+                      "peak/trajectory": peak / 1024 / trajectory_mb}))
 
 
-def bench_training(sizes: list[int]) -> list[dict]:
+def bench_training(sizes: list[int], hiddens: list[int]) -> list[dict]:
     import json
     import subprocess
 
     rows = []
-    for n in sizes:
-        for gradient in ("direct", "adjoint", "deq"):
-            cmd = [sys.executable, __file__, "--train-worker", gradient, str(n)]
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-            if done.returncode != 0:
-                print(done.stderr[-2000:])
-                rows.append({"gradient": gradient, "N": n, "step_s": None, "peak_rss_mb": None})
-            else:
-                rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(rows[-1], flush=True)
-    print_table("neural_fode training step (batch 16, MLP 2-64-64-2, trapezoid, float32, 1 thread): "
+    for hidden in hiddens:
+        for n in sizes:
+            for gradient in ("inference", "direct", "adjoint", "deq"):
+                cmd = [sys.executable, __file__, "--train-worker", gradient, str(n), str(hidden)]
+                done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+                if done.returncode != 0:
+                    print(done.stderr[-2000:])
+                    rows.append({"gradient": gradient, "hidden": hidden, "N": n, "step_s": None,
+                                 "peak_rss_mb": None, "trajectory_mb": None, "peak/trajectory": None})
+                else:
+                    rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+                print(rows[-1], flush=True)
+    print_table("neural_fode training step (batch 16, MLP 2-H-H-2, trapezoid, float32, 1 thread): "
                 "time and peak memory added", [{k: ("-" if v is None else v) for k, v in r.items()} for r in rows])
     return rows
+
+
+def training_summary(training: list[dict]) -> dict:
+    """Peak memory of each mode per stored solution, by width and N: the adjoint's should not move."""
+    return {f"{mode}_peak_over_trajectory": {f"H={r['hidden']},N={r['N']}": r["peak/trajectory"]
+                                             for r in training if r["gradient"] == mode}
+            for mode in ("inference", "direct", "adjoint", "deq")}
 
 
 def main(argv=None) -> None:
@@ -160,22 +180,22 @@ def main(argv=None) -> None:
     parser.add_argument("--training-only", action="store_true",
                         help="run only the training part and merge it into the existing JSON")
     parser.add_argument("--train-sizes", type=int, nargs="*", help="trajectory lengths (default 500 2000 8000)")
-    parser.add_argument("--train-worker", nargs=2, metavar=("GRADIENT", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--hidden", type=int, nargs="*", help="MLP widths for the training part (default 64 256)")
+    parser.add_argument("--train-worker", nargs=3, metavar=("GRADIENT", "N", "HIDDEN"), help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/bench_fode.json)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.train_worker:
-        train_worker(args.train_worker[0], int(args.train_worker[1]))
+        train_worker(args.train_worker[0], int(args.train_worker[1]), hidden=int(args.train_worker[2]))
         return
     if args.training_only:
         import json
 
         path = Path(args.out) if args.out else Path(__file__).resolve().parent.parent / "benchmarks" / "bench_fode.json"
         previous = json.loads(path.read_text()) if path.exists() else {"rows": [], "summary": {}}
-        training = bench_training(args.train_sizes or [500, 2000, 8000])
+        training = bench_training(args.train_sizes or [500, 2000, 8000], args.hidden or [64, 256])
         previous["training"] = training
-        previous.setdefault("summary", {})["adjoint_peak_mb_by_n"] = {
-            r["N"]: r["peak_rss_mb"] for r in training if r["gradient"] == "adjoint"}
+        previous.setdefault("summary", {}).update(training_summary(training))
         previous.pop("machine", None)
         write_json("bench_fode", previous, args.out)
         return
@@ -227,8 +247,9 @@ def main(argv=None) -> None:
               f"{summary['fdeint_over_fodeint_16384_cpu']:.1f}x CPU  (target >= 5)")
     training = []
     if args.training:
-        training = bench_training(args.train_sizes or ([100, 200] if args.quick else [500, 2000, 8000]))
-        summary["adjoint_peak_mb_by_n"] = {r["N"]: r["peak_rss_mb"] for r in training if r["gradient"] == "adjoint"}
+        training = bench_training(args.train_sizes or ([100, 200] if args.quick else [500, 2000, 8000]),
+                                  args.hidden or ([16] if args.quick else [64, 256]))
+        summary.update(training_summary(training))
     if not args.quick or args.out:
         write_json("bench_fode", {"problem": {"alpha": ALPHA, "t_end": T_END, "system": "D^a y = A y + (sin t, 0)",
                                               "method": "pece", "dtype": "float64"},

@@ -46,7 +46,7 @@ class _StepVJP:
         self.params = params
         with torch.enable_grad():
             self.yv = y.detach().requires_grad_(True)
-            self.out = prob.call(prob.times[n].detach(), self.yv)
+            self.out = prob.call(prob.t[n].detach(), self.yv)
         self.value = self.out.detach()
 
     def __call__(self, v: Tensor, *, with_params: bool = False, retain: bool = True):
@@ -65,7 +65,7 @@ def _solve_adjoint_corrector(step: _StepVJP, rhs: Tensor, w0: Tensor, opts) -> t
     if opts.implicit == "newton":
         prob = step.prob
         M = rhs.numel()
-        jac = dense_jacobian(prob, prob.times[step.n].detach(), step.y)
+        jac = dense_jacobian(prob, prob.t[step.n].detach(), step.y)
         w0_rows = w0.expand(prob.state_shape).reshape(M, 1)
         A = torch.eye(M, dtype=rhs.dtype, device=rhs.device) - w0_rows * jac.T
         return torch.linalg.solve(A, rhs.reshape(M, 1)).reshape(rhs.shape), 1
@@ -112,10 +112,12 @@ class _Adjoint(torch.autograd.Function):
         from fraczoo.fode._api import solve_forward
 
         scheme = prob.scheme(alpha.detach())
-        record = [[] for _ in range(opts.corrector_steps)] if opts.method == "pece" else None
+        record = None
+        if opts.method == "pece":
+            record = y0.new_empty((opts.corrector_steps, prob.N - 1) + prob.state_shape)
         ys = solve_forward(prob, opts, y0.detach(), scheme, record=record)
         ctx.prob, ctx.opts, ctx.scheme = prob, opts, scheme
-        ctx.corrector_inputs = None if record is None else [torch.stack(r) for r in record]
+        ctx.corrector_inputs = record
         ctx.save_for_backward(ys, alpha, *params)
         return ys
 
@@ -157,6 +159,7 @@ def _backward_implicit(prob, opts, scheme, ys, g, params):
             acc += x
     start = prob.rows(scheme.start)
     mu0 = (history.push(lam[1])[0] if N > 1 else 0) + (start * lam).sum(0)
+    del history  # its two (N, *S) buffers, before the correlations below allocate theirs
     step = _StepVJP(prob, 0, ys[0], params)
     fs[0] = step.value
     jt_mu0, *gp = step(mu0, with_params=True, retain=False)
@@ -202,6 +205,7 @@ def _backward_pece(prob, opts, scheme, ys, g, Z, params):
         pi[n] = zbar
     start = prob.rows(scheme.start)
     phi0 = (history.push(torch.stack([rho[1], pi[1]])).sum(0) if N > 1 else 0) + (start * rho).sum(0)
+    del history  # its (N, 2, *S) buffers, before the correlations below allocate theirs
     step = _StepVJP(prob, 0, ys[0], params)
     fs[0] = step.value
     jt_phi0, *gp = step(phi0, with_params=True, retain=False)

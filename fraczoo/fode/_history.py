@@ -14,9 +14,10 @@ N / 2^(k+1) convolutions of size 2^k, so the total is O(N log^2 N) and no step c
 Partial sums of a target block are kept in nested "windows": the window opened at m holds, for
 every target in [m, m + s), the sum over all levels >= k, i.e. its own square plus the slice of the
 enclosing window. Target m needs only levels that are set bits of m, all >= k, so H_m is the first
-row of the window opened at m. Without autograd the windows are slices of one accumulator; with
-autograd they are separate tensors (in-place updates of a shared buffer would make every backward
-step O(N)).
+row of the window opened at m. Without autograd the windows are slices of one accumulator and the
+signal rows are copied into one buffer, so the history holds O(log N) tensor objects, not a few per
+step (the adjoint sweep's memory must not grow with N beyond these O(N d) buffers); with autograd
+they are separate tensors (in-place updates of a shared buffer would make every backward step O(N)).
 
 Layout: kernel (L, K, *wshape), wshape = (1, ..., 1, DA) broadcastable against the state shape
 S = (..., D), DA in {1, D}; signal rows x_j of shape S (one signal for all K kernels) or (K, *S)
@@ -57,10 +58,8 @@ class OnlineHistory:
         self.levels: dict[int, Tensor] = {}
         self.count = 0
         self.base = base
-        self.rows: list[Tensor] = []  # signal rows pushed so far (no-grad path)
-        self.h_buf: Tensor | None = None
-        self.h_cols: tuple[Tensor, ...] = ()
-        self.kernel_cols: list[tuple[Tensor, ...]] | None = None  # h_buf[k, m] views for push_split
+        self.x_buf: Tensor | None = None  # no-grad path: signal rows pushed so far, (n_out, [Kx,] *S)
+        self.h_buf: Tensor | None = None  # no-grad path: results, (n_out, K, *S)
         self.segments: list[Tensor] = []  # autograd path: binary-counter stacks of signal rows
         self.windows: list[tuple[int, Tensor]] = []  # (start, (K, s, *S) rows), innermost last
 
@@ -115,13 +114,7 @@ class OnlineHistory:
 
     def push_split(self, x: Tensor) -> tuple[Tensor, ...]:
         """``push(x)`` as K separate results of shape S (saves an unbind per step on the no-grad path)."""
-        row = self.push(x)
-        if self.track_grad:
-            return row.unbind(0)
-        if self.kernel_cols is None:
-            self.kernel_cols = [cols.unbind(0) for cols in self.h_buf.unbind(1)]
-        m = self.count
-        return tuple(cols[m] for cols in self.kernel_cols)
+        return self.push(x).unbind(0)
 
     def _dense_rows(self, k: int) -> Tensor:
         """Level-k Toeplitz block as an (s K, s) matrix with rows ordered (target r, kernel), so that
@@ -134,29 +127,29 @@ class OnlineHistory:
         return op
 
     def _push_buffer(self, x: Tensor, m: int, k: int, single: bool) -> Tensor:
-        # time-major buffer (n_out, K, *S): the rows a square updates are one contiguous block
+        # time-major buffers: the rows a square reads or updates are one contiguous block. Row m of
+        # h_buf is final once x_{m-1} is pushed (later squares only add to rows after it).
         if self.h_buf is None:
             state = tuple(x.shape) if single else tuple(x.shape[1:])
             self.h_buf = x.new_zeros((self.n_out, self.K) + state)
             if self.base is not None:
                 self.h_buf += self.base.transpose(0, 1)
-            self.h_cols = self.h_buf.unbind(0)  # per-step views: no indexing op in the loop
+            self.x_buf = x.new_empty((self.n_out,) + tuple(x.shape))
             self.levels_rows: dict[int, Tensor] = {}
-        rows = self.rows
-        rows.append(x)
+        self.x_buf[m - 1] = x
+        h_m = self.h_buf[m]
         if k == 0:
-            self.h_cols[m].addcmul_(self.w1, x)
-            return self.h_cols[m]
+            return h_m.addcmul_(self.w1, x)
         s = 1 << k
         end = min(m + s, self.n_out)
-        block = torch.stack(rows[m - s:m])
+        block = self.x_buf[m - s:m]
         if s <= DIRECT_MAX and single and self.DA == 1 and end == m + s:
             target = self.h_buf[m:end].view(s * self.K, -1)
             target.addmm_(self._dense_rows(k), block.view(s, -1))
         else:
             part = self._square(k, block, single)  # (K, s, *S)
             self.h_buf[m:end].add_(part[:, :end - m].transpose(0, 1))
-        return self.h_cols[m]
+        return h_m
 
     def _push_graph(self, x: Tensor, m: int, k: int, single: bool) -> Tensor:
         segs = self.segments
@@ -182,3 +175,29 @@ class OnlineHistory:
             wins.append((m, part))
             row = part[:, 0]
         return row if self.base is None else row + self.base[:, m]
+
+
+class Trajectory:
+    """Rows y_0, ..., y_{N-1} of a solution, written one step at a time.
+
+    Under autograd the rows stay separate tensors and are stacked at the end (each carries its own
+    graph); without it they go straight into one preallocated (N, *S) buffer, so a no-grad solve (the
+    adjoint's forward pass) keeps no tensor object per step.
+    """
+
+    def __init__(self, first: Tensor, N: int):
+        self.track_grad = torch.is_grad_enabled()
+        if self.track_grad:
+            self.rows = [first]
+        else:
+            self.rows = first.new_empty((N,) + tuple(first.shape))
+            self.rows[0] = first
+
+    def __setitem__(self, n: int, y: Tensor) -> None:
+        if self.track_grad:
+            self.rows.append(y)  # steps are written in order 1, 2, ...
+        else:
+            self.rows[n] = y
+
+    def stack(self) -> Tensor:
+        return torch.stack(self.rows) if self.track_grad else self.rows

@@ -15,33 +15,34 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fraczoo.fode._history import OnlineHistory
+from fraczoo.fode._history import OnlineHistory, Trajectory
 from fraczoo.fode._problem import Problem
 from fraczoo.fode._weights import Scheme
 
 
 def solve_pece(prob: Problem, scheme: Scheme, y0: Tensor, *, corrector_steps: int = 1,
-               stats: dict | None = None, record: list[list[Tensor]] | None = None) -> Tensor:
-    """March PECE; returns (N, *S). ``record``: c lists that receive the corrector inputs
-    z^0 = y^P_n, z^1, ..., z^{c-1} of every step (the discrete adjoint needs them)."""
+               stats: dict | None = None, record: Tensor | None = None) -> Tensor:
+    """March PECE; returns (N, *S). ``record`` (no-grad solves): a (c, N - 1, *S) buffer that receives
+    the corrector inputs z^0 = y^P_n, z^1, ..., z^{c-1} of steps n = 1..N-1 (the discrete adjoint needs
+    them)."""
     N = prob.N
     w0 = scheme.kernel[0]
     kernels = torch.stack([prob.rows(scheme.kernel), prob.rows(scheme.predictor)], dim=1)  # (N, 2, *wshape)
-    f0 = prob.call(prob.times[0], y0)
+    f0 = prob.call(prob.t[0], y0)
     # constant parts: corrector y0 + sigma_n f0, predictor y0
     base = torch.stack(torch.broadcast_tensors(y0 + prob.rows(scheme.start) * f0, y0.expand(N, *y0.shape)))
     history = OnlineHistory(kernels, N, base=base)
-    ys = [y0]
+    ys = Trajectory(y0, N)
     f_prev = f0
     for n in range(1, N):
-        t_n = prob.times[n]
+        t_n = prob.t[n]
         R, z = history.push_split(f_prev)  # corrector history R_n, predictor y^P_n
         for i in range(corrector_steps):
             if record is not None:
-                record[i].append(z)
+                record[i, n - 1] = z
             z = torch.addcmul(R, w0, prob.call(t_n, z))
         f_prev = prob.call(t_n, z)
-        ys.append(z)
+        ys[n] = z
     if stats is not None:
         stats.update(steps=N - 1, func_evals=1 + (N - 1) * (corrector_steps + 1))
-    return torch.stack(ys)
+    return ys.stack()

@@ -81,7 +81,6 @@ class Problem:
         self.D = self.state_shape[-1]
         self.B = y0.numel() // self.D
         self.t = t
-        self.times = t.unbind(0)
         self.N = t.shape[0]
         self.dtype, self.device = y0.dtype, y0.device
         a = as_alpha_tensor(alpha, y0)

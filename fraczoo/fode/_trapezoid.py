@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fraczoo.fode._history import OnlineHistory
+from fraczoo.fode._history import OnlineHistory, Trajectory
 from fraczoo.fode._problem import Problem, dense_jacobian
 from fraczoo.fode._weights import Scheme
 
@@ -31,7 +31,7 @@ def _not_converged(what: str, n: int, max_iter: int, err: float) -> RuntimeError
 def fixed_point(prob: Problem, n: int, R: Tensor, w0: Tensor, guess: Tensor, tol: float,
                 max_iter: int) -> tuple[Tensor, Tensor, int]:
     """Solve y = R + w0 f(t_n, y); returns (y, f(t_n, y), iterations)."""
-    t_n = prob.times[n]
+    t_n = prob.t[n]
     y = guess
     err = float("nan")
     bound = tol * (1.0 + float(torch.linalg.vector_norm(guess.detach(), float("inf"))))
@@ -48,7 +48,7 @@ def fixed_point(prob: Problem, n: int, R: Tensor, w0: Tensor, guess: Tensor, tol
 def newton(prob: Problem, n: int, R: Tensor, w0: Tensor, guess: Tensor, tol: float,
            max_iter: int) -> tuple[Tensor, Tensor, int]:
     """Solve y = R + w0 f(t_n, y) by Newton's method; returns (y, f(t_n, y), iterations)."""
-    t_n = prob.times[n]
+    t_n = prob.t[n]
     M = guess.numel()
     eye = torch.eye(M, dtype=guess.dtype, device=guess.device)
     w0_rows = w0.detach().expand(prob.state_shape).reshape(M, 1)
@@ -81,11 +81,11 @@ def solve_implicit(prob: Problem, scheme: Scheme, y0: Tensor, *, tol: float, max
     N = prob.N
     kernel = scheme.kernel  # (N, DA)
     w0 = kernel[0]
-    f0 = prob.call(prob.times[0], y0)
+    f0 = prob.call(prob.t[0], y0)
     base = (y0 + prob.rows(scheme.start) * f0).unsqueeze(0)  # y0 + sigma_n f0, (1, N, *S)
     history = OnlineHistory(prob.rows(kernel).unsqueeze(1), N, base=base)
     step = newton if implicit == "newton" else fixed_point
-    ys = [y0]
+    ys = Trajectory(y0, N)
     f_prev = f0
     iters = evals = 0
     most = 0
@@ -93,10 +93,10 @@ def solve_implicit(prob: Problem, scheme: Scheme, y0: Tensor, *, tol: float, max
         (R,) = history.push_split(f_prev)
         guess = torch.addcmul(R, w0, f_prev)  # f_n ~ f_{n-1}
         y, f_prev, it = step(prob, n, R, w0, guess, tol, max_iter)
-        ys.append(y)
+        ys[n] = y
         iters += it
         most = max(most, it)
     if stats is not None:
         evals = 1 + iters
         stats.update(steps=N - 1, iterations=iters, max_iterations_per_step=most, func_evals=evals)
-    return torch.stack(ys)
+    return ys.stack()

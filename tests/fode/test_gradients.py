@@ -179,6 +179,32 @@ def test_adjoint_memory_does_not_grow_with_activations():
     assert direct_large - direct_small > 20 * (large - small)  # network activations for every step
 
 
+
+def most_live_tensors(method, n):
+    """Most Python tensor objects alive while func runs, over one adjoint forward + backward."""
+    import gc
+
+    field = Field(hidden=8)
+    most, calls = [0], [0]
+
+    def counted(t, y):
+        calls[0] += 1
+        if calls[0] % 64 == 0:  # gc.get_objects() is slow; every 64th call samples both sweeps
+            most[0] = max(most[0], sum(issubclass(type(o), torch.Tensor) for o in gc.get_objects()))
+        return field(t, y)
+
+    y0 = torch.zeros(4, 2, dtype=F64, requires_grad=True)
+    fodeint(counted, y0, grid(n), 0.6, method=method, gradient="adjoint").square().sum().backward()
+    return most[0]
+
+
+@pytest.mark.parametrize("method", ["pece", "trapezoid"])
+def test_adjoint_solver_keeps_no_tensor_per_step(method):
+    # the O(N d) sequences live in a few buffers; per-step tensor objects (views, lists of rows) would
+    # add hundreds of bytes of bookkeeping per step on top of the data (issue 4's flat-memory target)
+    small, large = most_live_tensors(method, 64), most_live_tensors(method, 320)
+    assert large - small <= 30  # observed: +6 (FFT levels); with per-step views and row lists: +1500
+
 # -- deq specifics -----------------------------------------------------------------------------------
 def test_deq_stiff_long_problem_windows_and_matches_sequential():
     f = lambda s, y: -20.0 * y + torch.sin(s)  # noqa: E731
