@@ -71,7 +71,9 @@ def main(args: list[str] | None = None) -> None:
     if not _wandb_logged_in():
         os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
-    make_cli(argv, trainer_defaults={"callbacks": [RunSummary()]})
+    from fraczoo.callbacks import NonFiniteGuard, RNGStateCheckpoint
+
+    make_cli(argv, trainer_defaults={"callbacks": [RunSummary(), NonFiniteGuard(), RNGStateCheckpoint()]})
 
 
 def make_cli(args: list[str], *, run: bool = True, **kwargs) -> LightningCLI:

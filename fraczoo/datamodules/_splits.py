@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import lightning as L
-from torch.utils.data import DataLoader, TensorDataset
+import torch
+from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 
 def check_int(arg: str, value, low: int) -> None:
@@ -10,14 +11,39 @@ def check_int(arg: str, value, low: int) -> None:
         raise ValueError(f"{arg} must be an int >= {low}, got {value!r}")
 
 
+class EpochShuffleSampler(Sampler[int]):
+    """A random order of ``range(n)`` that depends only on (seed, epoch).
+
+    Lightning calls ``set_epoch`` at the start of every epoch (as for ``DistributedSampler``), so a run
+    resumed from an epoch-end checkpoint sees the same batches as one that was never interrupted; the
+    default ``shuffle=True`` draws from the global RNG, whose state a checkpoint does not restore.
+    """
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=gen).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
 class TensorSplitDataModule(L.LightningDataModule):
     """Subclasses fill ``self.splits`` ("train", "val", "test") in ``setup``; hparams hold
-    ``batch_size`` and ``num_workers``. Predict uses the test split."""
+    ``batch_size``, ``num_workers`` and ``seed``. Training batches are shuffled by (seed, epoch);
+    predict uses the test split."""
 
     splits: dict[str, TensorDataset]
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.splits[split], batch_size=self.hparams.batch_size, shuffle=shuffle,
+        data = self.splits[split]
+        sampler = EpochShuffleSampler(len(data), self.hparams.seed) if shuffle else None
+        return DataLoader(data, batch_size=self.hparams.batch_size, sampler=sampler,
                           num_workers=self.hparams.num_workers, persistent_workers=self.hparams.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
