@@ -1,13 +1,16 @@
-"""Shared timing and reporting for scripts/bench_*.py (median of repeats, table + JSON)."""
+"""Shared timing and reporting for scripts/bench_*.py (median of repeats, table + JSON, progress,
+clean Ctrl-C)."""
 from __future__ import annotations
 
 import json
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,3 +55,18 @@ def write_json(name: str, payload: dict, out: str | None = None) -> Path:
     path.write_text(json.dumps({"machine": machine(), **payload}, indent=2) + "\n")
     print(f"\nwrote {path}")
     return path
+
+
+def progress(iterable, desc: str):
+    """A tqdm progress bar on stderr (the tables and JSON path go to stdout)."""
+    return tqdm(iterable, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True)
+
+
+def run_main(main) -> None:
+    """Run a script's ``main``; Ctrl-C stops it with a one-line message and exit status 130. Results are
+    written only at the end of a run, so an interrupted run leaves the previous JSON as it was."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing was written", file=sys.stderr)
+        sys.exit(130)

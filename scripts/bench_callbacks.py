@@ -18,7 +18,7 @@ import time
 import lightning as L
 import torch
 
-from _bench import print_table, write_json
+from _bench import print_table, progress, run_main, write_json
 
 import fraczoo
 from fraczoo.callbacks import AlphaPosteriorMonitor, GradientVarianceMonitor
@@ -72,7 +72,7 @@ def main() -> None:
     fit_seconds([], 1, 640)  # warm-up: first-call costs (imports, allocator) must not land on one configuration
     times: dict[str, list[float]] = {name: [] for name in configs}
     inside: dict[str, list[float]] = {name: [] for name in configs}
-    for _ in range(args.repeat):  # round-robin, so slow drifts of the machine hit every configuration alike
+    for _ in progress(range(args.repeat), "rounds"):  # round-robin, so slow drifts of the machine hit every configuration alike
         for name, make in configs.items():
             callbacks = make()
             spent = [time_hooks(cb) for cb in callbacks]
@@ -94,4 +94,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

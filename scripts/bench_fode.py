@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import print_table, write_json  # noqa: E402
+from _bench import print_table, progress, run_main, write_json  # noqa: E402
 
 from fraczoo.fode import fodeint  # noqa: E402
 
@@ -143,7 +143,7 @@ def bench_training(sizes: list[int], hiddens: list[int]) -> list[dict]:
 
     rows = []
     for hidden in hiddens:
-        for n in sizes:
+        for n in progress(sizes, f"training H={hidden}"):
             for gradient in ("inference", "direct", "adjoint", "deq"):
                 cmd = [sys.executable, __file__, "--train-worker", gradient, str(n), str(hidden)]
                 done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -211,7 +211,7 @@ def main(argv=None) -> None:
     timed(run_fodeint, 64)  # warm-up (imports, allocator)
     rows = []
     last_fdeint = None
-    for n in sizes:
+    for n in progress(sizes, "N"):
         slow_repeat = args.repeat if n <= 4096 else 1  # the O(N^2) solvers take long at large N
         wall_fast, cpu_fast, y_fast = timed(run_fodeint, n, args.repeat)
         wall_plain, cpu_plain, y_plain = timed(plain_pece, n, slow_repeat)
@@ -257,4 +257,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import print_table, timeit, write_json  # noqa: E402
+from _bench import print_table, progress, run_main, timeit, write_json  # noqa: E402
 
 from fraczoo.ops.history import caputo, l1_weights  # noqa: E402
 from fraczoo.ops.memory import stochastic_caputo  # noqa: E402
@@ -62,7 +62,7 @@ def saved_bytes(fn) -> int:
 def bench_memory(lengths, ks, batch, repeat, direct_max, seed=0):
     rows = []
     gen = torch.Generator().manual_seed(seed)
-    for n in lengths:
+    for n in progress(lengths, "N"):
         t = torch.linspace(0, 1, n, dtype=torch.float64)
         dt = float(t[1] - t[0])
         walk = torch.cumsum(torch.randn(batch, n, generator=gen, dtype=torch.float64), -1) / math.sqrt(n)
@@ -177,4 +177,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

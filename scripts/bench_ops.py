@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import print_table, timeit, write_json  # noqa: E402
+from _bench import print_table, progress, run_main, timeit, write_json  # noqa: E402
 
 from fraczoo.ops import caputo, mittag_leffler, spectral_derivative  # noqa: E402
 from fraczoo.ops._toeplitz import toeplitz_matrix  # noqa: E402
@@ -66,7 +66,7 @@ def direct_caputo(y: torch.Tensor, alpha: float, dt: float, block: int = 2048) -
 def bench_history(powers: range, batch: int, repeat: int) -> list[dict]:
     rows = []
     alpha = 0.6
-    for p in powers:
+    for p in progress(powers, "caputo N"):
         n = 2 ** p
         t = torch.linspace(0, 1, n, dtype=torch.float64)
         y = torch.sin(6 * t)[None].repeat(batch, 1) + 0.1 * torch.randn(batch, n, dtype=torch.float64)
@@ -118,4 +118,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

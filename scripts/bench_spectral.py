@@ -14,7 +14,7 @@ import argparse
 import torch
 from torch import nn
 
-from _bench import print_table, timeit, write_json
+from _bench import print_table, progress, run_main, timeit, write_json
 
 from fraczoo.nn import SpectralFractionalConv2d
 
@@ -36,7 +36,7 @@ def main() -> None:
     sizes = (32, 64) if args.quick else (64, 256)
     repeat = 2 if args.quick else 5
     rows = []
-    for size in sizes:
+    for size in progress(sizes, "size"):
         x = torch.randn(batch, channels, size, size, device=args.device)
         layers = {
             "fractional (periodic)": SpectralFractionalConv2d(channels, channels, padding="periodic"),
@@ -58,4 +58,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -15,7 +15,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from _bench import print_table, write_json
+from _bench import print_table, progress, run_main, write_json
 
 import fraczoo
 from fraczoo.datamodules import DigitsDataModule, FractionalFieldDataModule
@@ -88,7 +88,7 @@ def main() -> None:
     rows.append({"task": "Hurst (fields 32x32)", "model": "variogram estimator", "params": 0,
                  "metric": "test MAE", "value": float((variogram_hurst(x.double()) - hurst.double()).abs().mean())})
 
-    for train_size in (100, None):
+    for train_size in progress((100, None), "digits runs"):
         digits = DigitsDataModule(size=16, train_size=train_size, batch_size=32)
         n = 100 if train_size else "all (1197)"
         L.seed_everything(0)
@@ -110,4 +110,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

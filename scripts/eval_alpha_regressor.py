@@ -94,7 +94,7 @@ def main(argv=None) -> dict:
 
     start = time.time()
     data = simulate(args.n, dim=dim, length=(10, 1000), noise=True, balance="model", seed=args.seed,
-                    dtype=np.float32)
+                    dtype=np.float32, progress=True)
     sim_seconds = time.time() - start
     start = time.time()
     mean, std = model.predict_alpha(torch.from_numpy(data.positions), torch.from_numpy(data.lengths))
@@ -134,4 +134,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from _bench import run_main
+
+    run_main(main)

@@ -147,7 +147,7 @@ def _draw_labels(n: int, models: tuple[str, ...], balance: str, rng: np.random.G
 
 def simulate(n: int, *, models: Sequence[str] = MODEL_NAMES, dim: int = 1, length=(10, 1000),
              noise: bool = True, balance: str = "model", rng=None, seed: int | None = None,
-             dtype=np.float64) -> Trajectories:
+             dtype=np.float64, progress: bool = False) -> Trajectories:
     """Simulate n labelled trajectories of the AnDi 2020 challenge.
 
     models: names among ``MODEL_NAMES``; dim: 1, 2 or 3; length: an int, or (min, max) for lengths
@@ -155,7 +155,9 @@ def simulate(n: int, *, models: Sequence[str] = MODEL_NAMES, dim: int = 1, lengt
     output, still starting at 0); balance: "model" (each model equally likely, alpha uniform in its
     range) or "alpha" (alpha uniform on the union of the ranges, then a model uniformly among those
     covering it); rng: a numpy Generator, or seed: an int (at most one of the two); dtype: of the
-    returned positions (simulation runs in float64; float32 halves the memory of large sets).
+    returned positions (simulation runs in float64; float32 halves the memory of large sets);
+    progress: show a progress bar over the simulated chunks (large sets). Interrupting (Ctrl-C) raises
+    KeyboardInterrupt and returns nothing partial.
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be an int >= 0, got {n!r}")
@@ -177,7 +179,12 @@ def simulate(n: int, *, models: Sequence[str] = MODEL_NAMES, dim: int = 1, lengt
     sigma = np.zeros(n) if noise else None
     scale = np.zeros(n) if noise else None
     chunk = max(1, _CHUNK_ELEMENTS // (max_len * dim))
-    for start in range(0, n, chunk):
+    starts = range(0, n, chunk)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=f"simulating {n} trajectories", unit="chunk", leave=False)
+    for start in starts:
         part = slice(start, min(start + chunk, n))
         block = np.empty((part.stop - part.start, max_len, dim))
         for code in np.unique(codes[part]):
