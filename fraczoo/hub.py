@@ -9,13 +9,17 @@ the package (or ``$FRACZOO_CATALOGUE``), listed in ``models/<name>/pretrained.ya
       fields: {file: fields.pt, sha256: 3f2a..., description: "..."}
 
 A weights file is a plain ``torch.save`` dict (loadable with ``weights_only=True``) holding the model's
-name, its hyperparameters and its state dict; its sha256 is checked before it is read.
+name, its hyperparameters, its state dict and a ``checksum`` of those three; a catalogue file's sha256 is
+checked before it is read, and the checksum after (torch's zip reader does not check CRCs, so a flipped
+byte inside a tensor would otherwise load silently).
 """
 from __future__ import annotations
 
 import difflib
 import hashlib
 import importlib
+import inspect
+import json
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -123,10 +127,14 @@ def sha256_of(path: str | os.PathLike) -> str:
 
 
 def read_weights(path: str | os.PathLike, *, sha256: str | None = None) -> dict:
-    """Read a weights file (after checking its sha256 when given). Raises ValueError if it is broken."""
+    """Read a weights file or Lightning checkpoint: its sha256 first when given, then its structure and,
+    for files written by ``save_weights``, the checksum of its contents. A missing file raises
+    FileNotFoundError; an empty, truncated, corrupted or foreign one a ValueError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"weights file {path} is empty (0 bytes); it was not written completely")
     if sha256 is not None:
         actual = sha256_of(path)
         if actual != sha256:
@@ -135,15 +143,58 @@ def read_weights(path: str | os.PathLike, *, sha256: str | None = None) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated / not a torch file / unsafe pickle
-        raise ValueError(f"could not read weights file {path}: {err}") from err
+        raise ValueError(f"could not read weights file {path} ({type(err).__name__}: {err}); it is truncated, "
+                         "corrupted or not a file written by torch.save") from err
     if isinstance(payload, dict) and "state_dict" in payload and "hyper_parameters" in payload:
         # a Lightning checkpoint
-        return {"format": "lightning-checkpoint", "model": None, "hparams": dict(payload["hyper_parameters"]),
-                "state_dict": payload["state_dict"]}
-    if not isinstance(payload, dict) or payload.get("format") != WEIGHTS_FORMAT:
+        hparams = dict(payload["hyper_parameters"])
+        payload = {"format": "lightning-checkpoint", "model": _name_of_class_path(hparams.get("_class_path")),
+                   "hparams": hparams, "state_dict": payload["state_dict"]}
+    elif not isinstance(payload, dict) or payload.get("format") != WEIGHTS_FORMAT:
         raise ValueError(f"{path} is not a fraczoo weights file (expected format {WEIGHTS_FORMAT!r}) "
-                         "nor a Lightning checkpoint")
+                         "nor a Lightning checkpoint; write weights with fraczoo.hub.save_weights")
+    _check_payload(payload, path)
     return payload
+
+
+def _check_payload(payload: dict, path: Path) -> None:
+    """The structure every loader relies on, and the checksum when the file has one."""
+    state = payload.get("state_dict")
+    if not isinstance(payload.get("hparams"), dict) or not isinstance(state, dict) or not state \
+            or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise ValueError(f"{path} is damaged: it needs an 'hparams' dict and a non-empty 'state_dict' of "
+                         "named tensors")
+    expected = payload.get("checksum")
+    if expected is not None:
+        actual = _payload_checksum(payload)
+        if actual != expected:
+            raise ValueError(f"checksum mismatch in {path}: its contents (model name, hyperparameters or "
+                             f"tensors) changed after it was written (stored {expected}, computed {actual}); "
+                             "the file is corrupted")
+
+
+def _payload_checksum(payload: dict) -> str:
+    """sha256 over every entry but the tensors (as JSON: model name, tag, hyperparameters, extras) and
+    every tensor's name, dtype, shape and bytes."""
+    digest = hashlib.sha256()
+    meta = {k: v for k, v in payload.items() if k not in ("state_dict", "checksum")}
+    digest.update(json.dumps(meta, sort_keys=True, default=repr).encode())
+    for key in sorted(payload["state_dict"]):
+        value = payload["state_dict"][key].detach().cpu().contiguous()
+        digest.update(f"\0{key}\0{value.dtype}\0{tuple(value.shape)}\0".encode())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _name_of_class_path(class_path) -> str | None:
+    """The zoo name of the LightningModule at ``class_path`` (LightningCLI stores it in the hparams)."""
+    if not isinstance(class_path, str):
+        return None
+    _import_zoo()
+    for key, cls in _MODELS.items():
+        if class_path in (f"{cls.__module__}.{cls.__qualname__}", cls.__qualname__):
+            return key
+    return None
 
 
 def _init_hparams(hparams) -> dict:
@@ -157,6 +208,7 @@ def save_weights(model, path: str | os.PathLike, *, tag: str | None = None, **ex
     payload = {"format": WEIGHTS_FORMAT, "model": getattr(model, "zoo_name", type(model).__name__),
                "tag": tag, "hparams": _plain(_init_hparams(model.hparams)),
                "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, **extra}
+    payload["checksum"] = _payload_checksum(payload)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -225,6 +277,7 @@ def create_model(name: str, pretrained: bool | str | os.PathLike = False, **hpar
     (or the pretrained weights') hyperparameters."""
     base, tag = _split_name(name)
     cls = _MODELS[base]
+    _check_hparam_names(cls, hparams, f"model {base!r}")
     if pretrained is False or pretrained is None:
         if tag is not None:
             _resolve_tag(base, tag)  # fail early on a misspelt tag
@@ -235,7 +288,15 @@ def create_model(name: str, pretrained: bool | str | os.PathLike = False, **hpar
         payload, source = resolve_weights(pretrained)
     else:
         raise TypeError(f"pretrained must be a bool or a path, got {type(pretrained).__name__}")
-    merged = {**_init_hparams(payload["hparams"]), **hparams}
+    if payload.get("model") and payload["model"] != base:
+        raise ValueError(f"{source} holds weights of model {payload['model']!r}, not {base!r}; load it with "
+                         f"create_model({payload['model']!r}, pretrained=...)")
+    saved = _init_hparams(payload["hparams"])
+    foreign = sorted(set(saved) - set(_init_names(cls) or saved))
+    if foreign:  # e.g. a Lightning checkpoint of another model, which does not name its model
+        raise ValueError(f"{source} holds hyperparameters {', '.join(foreign)} that model {base!r} does not "
+                         "take: it is not a checkpoint of this model")
+    merged = {**saved, **hparams}
     merged.pop("init_weights", None)  # the weights are loaded here, not again in __init__
     model = cls(**merged)
     load_state_into(model, payload, source)
@@ -260,4 +321,24 @@ def create_datamodule(name: str, **hparams):
     target = _DATAMODULES.get(base)
     if target is None:
         raise UnknownNameError(f"model {base!r} has no default datamodule")
-    return _import_string(target)(**hparams)
+    cls = _import_string(target)
+    _check_hparam_names(cls, hparams, f"the datamodule of {base!r} ({cls.__name__})")
+    return cls(**hparams)
+
+
+def _init_names(cls) -> list[str] | None:
+    """The keyword arguments ``cls(...)`` takes, or None when it takes any (``**kwargs``)."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]  # drop self
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _check_hparam_names(cls, hparams: dict, what: str) -> None:
+    """A TypeError that names each unknown keyword and lists the valid ones (the bare Python error does not)."""
+    valid = _init_names(cls)
+    unknown = [key for key in hparams if valid is not None and key not in valid]
+    if unknown:
+        hints = "".join(_did_you_mean(key, valid) for key in unknown)
+        raise TypeError(f"unknown hyperparameter{'s' if len(unknown) > 1 else ''} "
+                        f"{', '.join(map(repr, unknown))} for {what}; valid: {', '.join(valid)}.{hints}")

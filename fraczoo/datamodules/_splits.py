@@ -1,6 +1,8 @@
 """Shared plumbing for data modules whose splits are in-memory tensors built once in ``setup``."""
 from __future__ import annotations
 
+import numbers
+
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
@@ -9,6 +11,17 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset
 def check_int(arg: str, value, low: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(f"{arg} must be an int >= {low}, got {value!r}")
+
+
+def check_pair(arg: str, value) -> tuple[float, float]:
+    """``value`` as a (low, high) pair of real numbers; the caller checks their range."""
+    try:
+        low, high = value
+    except (TypeError, ValueError):
+        raise ValueError(f"{arg} must be a pair (low, high) of numbers, got {value!r}") from None
+    if any(isinstance(v, bool) or not isinstance(v, numbers.Real) for v in (low, high)):
+        raise ValueError(f"{arg} must be a pair (low, high) of numbers, got {value!r}")
+    return float(low), float(high)
 
 
 class EpochShuffleSampler(Sampler[int]):

@@ -41,7 +41,7 @@ class DigitsDataModule(TensorSplitDataModule):
                  test_size: int = 300, batch_size: int = 64, seed: int = 0, num_workers: int = 0):
         super().__init__()
         for arg, value, low in (("size", size, 4), ("val_size", val_size, 1), ("test_size", test_size, 1),
-                                ("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
+                                ("batch_size", batch_size, 1), ("seed", seed, 0), ("num_workers", num_workers, 0)):
             check_int(arg, value, low)
         available = NUM_IMAGES - val_size - test_size
         if available < 1:

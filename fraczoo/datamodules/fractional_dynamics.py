@@ -64,10 +64,13 @@ class FractionalDynamicsDataModule(TensorSplitDataModule):
         vector_field(system)  # validates the name
         for arg, value, low in (("n_steps", n_steps, 2), ("train_size", train_size, 1), ("val_size", val_size, 1),
                                 ("test_size", test_size, 1), ("substeps", substeps, 1),
-                                ("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
+                                ("batch_size", batch_size, 1), ("seed", seed, 0), ("num_workers", num_workers, 0)):
             check_int(arg, value, low)
-        orders = torch.as_tensor(alpha, dtype=torch.float64)
-        if orders.ndim > 1 or orders.numel() not in (1, 2):
+        try:
+            orders = torch.as_tensor(alpha, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):  # e.g. a string: torch's own message does not say which argument
+            orders = None
+        if orders is None or orders.ndim > 1 or orders.numel() not in (1, 2):
             raise ValueError(f"alpha must be a number or a list of 2 orders (one per component), got {alpha!r}")
         check_alpha(orders, 0.0, 1.0, name="alpha", lo_open=True)
         if not isinstance(t_end, (int, float)) or isinstance(t_end, bool) or not t_end > 0:

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from fraczoo.datamodules._splits import TensorSplitDataModule, check_int
+from fraczoo.datamodules._splits import TensorSplitDataModule, check_int, check_pair
 
 PROCESSES = ("arfima", "fgn")
 
@@ -120,11 +120,11 @@ class LongMemoryDataModule(TensorSplitDataModule):
             raise ValueError(f"process must be one of {PROCESSES}, got {process!r}")
         for arg, value, low in (("length", length, 3), ("train_size", train_size, 1), ("val_size", val_size, 1),
                                 ("test_size", test_size, 1), ("batch_size", batch_size, 1),
-                                ("num_workers", num_workers, 0)):
+                                ("seed", seed, 0), ("num_workers", num_workers, 0)):
             check_int(arg, value, low)
-        if not -0.5 < d_range[0] <= d_range[1] < 0.5:
+        if not -0.5 < check_pair("d_range", d_range)[0] <= d_range[1] < 0.5:
             raise ValueError(f"d_range must satisfy -0.5 < low <= high < 0.5, got {tuple(d_range)}")
-        if not 0 < hurst_range[0] <= hurst_range[1] < 1:
+        if not 0 < check_pair("hurst_range", hurst_range)[0] <= hurst_range[1] < 1:
             raise ValueError(f"hurst_range must satisfy 0 < low <= high < 1, got {tuple(hurst_range)}")
         self.save_hyperparameters()
         self.splits: dict[str, TensorDataset] = {}

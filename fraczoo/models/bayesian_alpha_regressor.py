@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from fraczoo.hub import load_backbone, register_model
+from fraczoo.nn._args import check_int, check_real
 
 ALPHA_MAX = 2.0
 MIN_LENGTH = 10
@@ -168,6 +169,11 @@ class BayesianAlphaRegressor(L.LightningModule):
             raise ValueError(f"nll_beta must lie in [0, 1], got {nll_beta!r}")
         if not (isinstance(lr, (int, float)) and lr > 0):
             raise ValueError(f"lr must be > 0, got {lr!r}")
+        check_real(lr, "lr", 0.0, lo_open=True)
+        check_real(weight_decay, "weight_decay", 0.0)
+        check_int(hidden, "hidden")
+        check_int(warmup_steps, "warmup_steps", minimum=0)
+        check_int(buckets, "buckets")
         self.save_hyperparameters()
         self.backbone = TrajectoryEncoder(dim, width, tuple(dilations), kernel_size, buckets)
         self.head = nn.Sequential(nn.Linear(self.backbone.out_features, hidden), nn.GELU(),

@@ -20,6 +20,7 @@ from torch.nn import functional as F
 from fraczoo.fode import fodeint
 from fraczoo.hub import load_backbone, register_model
 from fraczoo.nn import FractionalOrder
+from fraczoo.nn._args import check_input, check_open_interval, check_real
 
 GRADIENTS = ("direct", "adjoint", "deq")
 METHODS = ("pece", "trapezoid", "l1")
@@ -57,8 +58,11 @@ class NeuralFODE(L.LightningModule):
         for arg, value in (("state_dim", state_dim), ("hidden", hidden), ("depth", depth)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{arg} must be an int >= 1, got {value!r}")
-        if not 0 < alpha_init < 1:
-            raise ValueError(f"alpha_init must lie in (0, 1), got {alpha_init!r}")
+        check_open_interval(alpha_init, "alpha_init", 0.0, 1.0)
+        check_real(lr, "lr", 0.0, lo_open=True)
+        if alpha_lr is not None:
+            check_real(alpha_lr, "alpha_lr", 0.0, lo_open=True)
+        check_real(weight_decay, "weight_decay", 0.0)
         self.save_hyperparameters()
         self.backbone = MLPVectorField(state_dim, hidden, depth)
         self.alpha = FractionalOrder(alpha_init, low=0.0, high=1.0, shape=(state_dim,) if per_dim_alpha else (),
@@ -70,6 +74,11 @@ class NeuralFODE(L.LightningModule):
 
     def forward(self, y0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Trajectories (B, N, D) from initial states y0 (B, D) on the uniform grid t (N,)."""
+        check_input(y0, "y0", next(self.backbone.parameters()))
+        if y0.ndim != 2 or y0.shape[-1] != self.hparams.state_dim:
+            raise ValueError(f"y0 must have shape (batch, state_dim={self.hparams.state_dim}), got {tuple(y0.shape)}")
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"t must be a torch.Tensor (a uniform time grid of shape (N,)), got {type(t).__name__}")
         y = fodeint(self.backbone, y0, t.to(y0.dtype), self.alpha().to(y0.dtype), method=self.hparams.method,
                     gradient=self.hparams.gradient)
         return y.transpose(0, 1)

@@ -8,6 +8,8 @@ accuracy).
 """
 from __future__ import annotations
 
+from numbers import Integral
+
 import lightning as L
 import torch
 import torchmetrics
@@ -16,6 +18,7 @@ from torch.nn import functional as F
 
 from fraczoo.hub import load_backbone, register_model
 from fraczoo.nn import SpectralFractionalConv2d
+from fraczoo.nn._args import check_input, check_int, check_real
 
 TASKS = ("regression", "classification")
 
@@ -29,10 +32,16 @@ class SpectralFractionalCNN(L.LightningModule):
         super().__init__()
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        check_int(in_channels, "in_channels")
+        check_int(num_outputs, "num_outputs")
         if task == "classification" and num_outputs < 2:
             raise ValueError(f"classification needs num_outputs >= 2 classes, got {num_outputs}")
-        if not channels or any(int(c) < 1 for c in channels):
+        if isinstance(channels, (str, int)) or not channels \
+                or any(isinstance(c, bool) or not isinstance(c, Integral) or c < 1 for c in channels):
             raise ValueError(f"channels must be a non-empty list of positive ints, got {channels!r}")
+        check_int(hidden, "hidden")
+        check_real(lr, "lr", 0.0, lo_open=True)
+        check_real(weight_decay, "weight_decay", 0.0)
         self.save_hyperparameters()
         stages, prev = [], in_channels
         for width in channels:
@@ -54,6 +63,10 @@ class SpectralFractionalCNN(L.LightningModule):
             load_backbone(self, init_weights)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, "x", self.head[0].weight)
+        if x.ndim != 4 or x.shape[1] != self.hparams.in_channels:
+            raise ValueError(f"x must have shape (batch, in_channels={self.hparams.in_channels}, height, width), "
+                             f"got {tuple(x.shape)}")
         out = self.head(self.backbone(x))
         return out.squeeze(-1) if self.hparams.task == "regression" and self.hparams.num_outputs == 1 else out
 

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from fraczoo.hub import load_backbone, register_model
+from fraczoo.nn._args import check_input, check_real
 from fraczoo.nn.memory import StochasticFractionalLayer
 from fraczoo.ops.memory import SAMPLERS
 
@@ -35,6 +36,8 @@ class StochasticMemorySeq(L.LightningModule):
         for arg, value in (("channels", channels), ("num_layers", num_layers), ("num_samples", num_samples)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{arg} must be an int >= 1, got {value!r}")
+        check_real(lr, "lr", 0.0, lo_open=True)
+        check_real(weight_decay, "weight_decay", 0.0)
         self.save_hyperparameters()
         self.backbone = nn.Sequential(
             nn.Linear(1, channels),
@@ -48,6 +51,7 @@ class StochasticMemorySeq(L.LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T) -> forecasts of x[:, 1:] and the step after, (B, T)."""
+        check_input(x, "x", self.head.weight)
         if x.ndim != 2 or x.shape[-1] < 2:
             raise ValueError(f"x must have shape (batch, time) with time >= 2, got {tuple(x.shape)}")
         return self.head(self.backbone(x.unsqueeze(-1))).squeeze(-1)

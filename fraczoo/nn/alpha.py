@@ -33,6 +33,7 @@ from torch.distributions import AffineTransform, Beta, Distribution, Normal, Tra
 from torch.distributions import kl_divergence
 from torch.nn import functional as F
 
+from fraczoo.nn._args import check_real
 from fraczoo.ops._checks import check_choice, check_positive
 from fraczoo.ops.spectral import RIESZ_RANGE, WEYL_RANGE, spectral_derivative
 
@@ -46,9 +47,8 @@ def _inverse_softplus(y: float) -> float:
 
 
 def _check_real(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    return float(value)
+    # TypeError for a non-number (str, complex, None), ValueError for NaN/inf
+    return check_real(value, name)
 
 
 class ProbabilisticOrder(nn.Module):

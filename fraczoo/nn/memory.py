@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from fraczoo.nn._args import check_input, check_open_interval, check_real
 from fraczoo.nn.order import FractionalOrder
 from fraczoo.ops._checks import check_choice
 from fraczoo.ops.history import caputo
@@ -41,9 +42,11 @@ class StochasticFractionalLayer(nn.Module):
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f"num_samples must be an int >= 1, got {num_samples!r}")
         check_choice(sampler, "sampler", SAMPLERS)
-        if not float(dt) > 0:
-            raise ValueError(f"dt must be > 0, got {dt!r}")
-        self.channels, self.num_samples, self.sampler, self.dt = channels, num_samples, sampler, float(dt)
+        dt = check_real(dt, "dt")
+        if not dt > 0:
+            raise ValueError(f"dt must be > 0 (a finite time step), got {dt:g}")
+        check_open_interval(alpha_init, "alpha_init", 0.0, 1.0)
+        self.channels, self.num_samples, self.sampler, self.dt = channels, num_samples, sampler, dt
         self.generator = generator
         self.order = FractionalOrder(alpha_init, low=0.0, high=1.0, shape=(1, channels) if per_channel else ())
         # LayerNorm makes deep stacks stable but discards the input's scale, which a linear forecaster
@@ -69,9 +72,9 @@ class StochasticFractionalLayer(nn.Module):
         return caputo(u, alpha, self.dt, dim=1)
 
     def _check_input(self, x: Tensor) -> None:
-        if not isinstance(x, Tensor) or x.ndim != 3 or x.shape[-1] != self.channels:
-            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"input must have shape (batch, time, {self.channels}), got {shape}")
+        check_input(x, "input", self.inp.weight)
+        if x.ndim != 3 or x.shape[-1] != self.channels:
+            raise ValueError(f"input must have shape (batch, time, {self.channels}), got {tuple(x.shape)}")
         if x.shape[1] < 2:
             raise ValueError(f"input needs at least 2 time steps, got {x.shape[1]}")
 

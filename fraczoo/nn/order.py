@@ -10,6 +10,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from fraczoo.nn._args import check_int, check_open_interval, check_real
+
 
 class FractionalOrder(nn.Module):
     """A point order alpha in the open interval (low, high): alpha = low + (high - low) * sigmoid(raw).
@@ -21,13 +23,16 @@ class FractionalOrder(nn.Module):
     def __init__(self, init: float = 0.5, *, low: float = 0.0, high: float = 1.0,
                  shape: tuple[int, ...] = (), learnable: bool = True):
         super().__init__()
+        low, high = check_real(low, "low"), check_real(high, "high")
         if not low < high:
-            raise ValueError(f"low must be < high, got low={low}, high={high}")
-        if not low < init < high:
-            raise ValueError(f"init must lie in the open interval ({low}, {high}), got {init}")
-        self.low, self.high = float(low), float(high)
+            raise ValueError(f"low must be < high, got low={low:g}, high={high:g}")
+        init = check_open_interval(init, "init", low, high)
+        if isinstance(shape, int) or not isinstance(shape, (tuple, list, torch.Size)):
+            raise TypeError(f"shape must be a tuple of positive ints, got {shape!r}")
+        shape = tuple(check_int(s, "shape entries") for s in shape)
+        self.low, self.high = low, high
         p = (init - low) / (high - low)
-        raw = torch.full(tuple(shape), math.log(p / (1 - p)))
+        raw = torch.full(shape, math.log(p / (1 - p)))
         if learnable:
             self.raw = nn.Parameter(raw)
         else:

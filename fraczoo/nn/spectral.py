@@ -17,8 +17,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from fraczoo.nn._args import check_choice, check_input, check_int, check_open_interval
 from fraczoo.nn.order import FractionalOrder
-from fraczoo.ops.spectral import fractional_laplacian, spectral_derivative
+from fraczoo.ops.spectral import PADDINGS, fractional_laplacian, spectral_derivative
 
 
 class SpectralFractionalConv2d(nn.Module):
@@ -28,9 +29,10 @@ class SpectralFractionalConv2d(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, *, alpha_init: float = 0.5,
                  padding: str = "periodic", learn_alpha: bool = True, directional: bool = False):
         super().__init__()
-        if padding not in ("periodic", "zero"):
-            raise ValueError(f"padding must be 'periodic' or 'zero', got {padding!r}")
-        self.padding = padding
+        self.in_channels = check_int(in_channels, "in_channels")
+        self.out_channels = check_int(out_channels, "out_channels")
+        self.padding = check_choice(padding, "padding", PADDINGS)
+        check_open_interval(alpha_init, "alpha_init", 0.0, 2.0)
         self.alpha = FractionalOrder(alpha_init, low=0.0, high=2.0, shape=(in_channels, 1, 1),
                                      learnable=learn_alpha)
         self.directional = bool(directional)
@@ -43,6 +45,11 @@ class SpectralFractionalConv2d(nn.Module):
         self.skip = nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_input(x, "x", self.skip.weight)
+        if x.ndim not in (3, 4) or x.shape[-3] != self.in_channels or min(x.shape[-2:]) < 2:
+            raise ValueError(f"x must have shape (batch, {self.in_channels}, height, width) or "
+                             f"({self.in_channels}, height, width) with height, width >= 2 "
+                             f"(in_channels={self.in_channels}), got {tuple(x.shape)}")
         frac = fractional_laplacian(x, self.alpha(), dims=(-2, -1), padding=self.padding)
         if self.directional:
             height, width = x.shape[-2:]
