@@ -45,7 +45,9 @@ def test_short_fit_reduces_loss_and_logs(tmp_path):
     model = fraczoo.create_model("spectral_fractional_cnn", channels=[8], hidden=16, lr=1e-2)
     dm = fraczoo.create_datamodule("spectral_fractional_cnn", size=16, train_size=1024, val_size=128,
                                    test_size=64, batch_size=32)
-    trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+    # 5 epochs: after 3 the MAE sat at the bound and depended on the batch order (0.184 with the old
+    # global-RNG shuffle, 0.207 with the (seed, epoch) one); after 5 it is 0.099 (seed 0) / 0.136 (seed 1)
+    trainer = L.Trainer(max_epochs=5, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         default_root_dir=tmp_path)
     trainer.fit(model, dm)
     metrics = trainer.callback_metrics
