@@ -15,13 +15,18 @@ AlphaLike = "float | Tensor"
 
 
 def check_tensor(x, name: str = "x", *, allow_complex: bool = False) -> Tensor:
-    """``x`` must be a finite floating tensor (float32/float64; complex only where allowed)."""
+    """``x`` must be a finite float32/float64 tensor (complex64/complex128 only where allowed).
+
+    Half precision is refused: torch.fft has no CPU half kernels, and the quadrature weights and
+    spectral symbols lose the accuracy the operators promise in 11-bit mantissas."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.is_complex():
         if not allow_complex:
             raise TypeError(f"{name} must be a real floating tensor (float32 or float64), got {x.dtype}")
-    elif not x.is_floating_point():
+        if x.dtype not in (torch.complex64, torch.complex128):
+            raise TypeError(f"{name} must be float32, float64, complex64 or complex128, got {x.dtype}")
+    elif x.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"{name} must be a floating tensor (float32 or float64), got {x.dtype}")
     if not torch.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or inf; all values must be finite")
@@ -51,7 +56,10 @@ def check_alpha(alpha, lo: float, hi: float, *, name: str = "alpha", lo_open: bo
     above = vmax >= hi if hi_open else vmax > hi
     if not finite or below or above:
         interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        got = f"{vmin:g}" if vmin == vmax else f"values in [{vmin:g}, {vmax:g}]"
+        if not finite:  # name the offending value (min/max of a NaN-holding tensor are NaN anyway)
+            got = f"{vmin:g}" if not isinstance(alpha, Tensor) else f"{float(values[~torch.isfinite(values)][0]):g}"
+        else:
+            got = f"{vmin:g}" if vmin == vmax else f"values in [{vmin:g}, {vmax:g}]"
         raise ValueError(f"{name} must lie in {interval}, got {got}")
     return alpha
 
@@ -70,12 +78,12 @@ def check_positive(value, name: str) -> float:
     return value
 
 
-def check_dim(x: Tensor, dim: int, name: str = "dim") -> int:
-    """Normalise ``dim`` against ``x.ndim`` (negative dims allowed)."""
+def check_dim(x: Tensor, dim: int, name: str = "dim", *, x_name: str = "input") -> int:
+    """Normalise ``dim`` against ``x.ndim`` (negative dims allowed); ``x_name`` names ``x`` in errors."""
     if isinstance(dim, bool) or not isinstance(dim, int):
         raise TypeError(f"{name} must be an int, got {type(dim).__name__}")
     if x.ndim == 0:
-        raise ValueError(f"input must have at least one dimension to apply along {name}={dim}")
+        raise ValueError(f"{x_name} must have at least one dimension to apply along {name}={dim}, got a 0-d tensor")
     if not -x.ndim <= dim < x.ndim:
         raise ValueError(f"{name}={dim} is out of range for an input with {x.ndim} dimensions "
                          f"(allowed: {-x.ndim}..{x.ndim - 1})")

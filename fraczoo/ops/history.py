@@ -188,7 +188,7 @@ def _prepare(y, alpha, dt, dim, *, alpha_max: float, min_points: int = 2):
     check_tensor(y, "y")
     check_alpha(alpha, 0.0, alpha_max, lo_open=True, hi_open=math.isinf(alpha_max))
     dt = check_positive(dt, "dt")
-    dim = check_dim(y, dim)
+    dim = check_dim(y, dim, x_name="y")
     n = y.shape[dim]
     if n < min_points:
         raise ValueError(f"y must have at least {min_points} grid points along dim={dim}, got {n}")

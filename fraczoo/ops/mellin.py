@@ -45,7 +45,7 @@ from torch import Tensor
 
 from fraczoo.ops._checks import as_alpha_tensor, check_alpha, check_dim, check_tensor
 from fraczoo.ops.special import rgamma
-from fraczoo.ops.spectral import _check_fft_dtype, _order_shape_check, _view_at
+from fraczoo.ops.spectral import _order_shape_check, _view_at
 
 MELLIN_RANGE = (-2.0, 2.0)
 _MIN_POINTS = 4
@@ -158,9 +158,8 @@ def mellin_derivative(y: Tensor, alpha, t: Tensor, *, dim: int = -1, c=None) -> 
            and autograd differentiates through c); pass c for a linear operator.
     """
     check_tensor(y, "y")
-    _check_fft_dtype(y, "y")
     check_alpha(alpha, *MELLIN_RANGE)
-    dim = check_dim(y, dim) - y.ndim  # negative: the same axis of y, of alpha/c and of the result
+    dim = check_dim(y, dim, x_name="y") - y.ndim  # negative: the same axis of y, of alpha/c and of the result
     n = y.shape[dim]
     if n < _MIN_POINTS:
         raise ValueError(f"y must have at least {_MIN_POINTS} samples along dim={dim}, got {n}")

@@ -118,7 +118,7 @@ def _prepare(y: Tensor, alpha, dt, dim: int):
     alpha as float64 (..., 1) broadcasting against x, dt as float, dim normalised."""
     check_tensor(y, "y")
     dt = check_positive(dt, "dt")
-    dim = check_dim(y, dim)
+    dim = check_dim(y, dim, x_name="y")
     if y.shape[dim] < 2:
         raise ValueError(f"y must have at least 2 grid points along dim={dim}, got {y.shape[dim]}")
     a = as_alpha_tensor(alpha, torch.empty((), dtype=torch.float64, device=y.device))
