@@ -8,9 +8,10 @@ import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 
-def check_int(arg: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+def check_int(arg: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ValueError(f"{arg} must be an int >= {low}, got {value!r}")
+    return int(value)
 
 
 def check_pair(arg: str, value) -> tuple[float, float]:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_worker_info
 
+from fraczoo.datamodules._splits import check_int
 from fraczoo.datamodules.andi import BALANCE, MODEL_NAMES, Trajectories, _check_models, simulate
 
 _TRAIN, _VAL, _TEST = 0, 1, 2  # stream ids in the seed (seed, stream, epoch, batch)
@@ -124,12 +125,6 @@ class _BatchedSet(Dataset):
         return to_batch(self.trajs, slice(index * self.batch_size, (index + 1) * self.batch_size))
 
 
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return int(value)
-
-
 class AnomalousDiffusionDataModule(L.LightningDataModule):
     """AnDi 2020 trajectories (models attm, ctrw, fbm, lw, sbm) labelled with alpha and model.
 
@@ -147,8 +142,8 @@ class AnomalousDiffusionDataModule(L.LightningDataModule):
         super().__init__()
         if isinstance(dim, bool) or dim not in (1, 2, 3):
             raise ValueError(f"dim must be 1, 2 or 3, got {dim!r}")
-        _check_int("min_length", min_length, 2)
-        _check_int("max_length", max_length, min_length)
+        check_int("min_length", min_length, 2)
+        check_int("max_length", max_length, min_length)
         models = _check_models(models)
         if not isinstance(noise, (bool, np.bool_)):
             raise ValueError(f"noise must be True or False, got {noise!r}")
@@ -156,9 +151,9 @@ class AnomalousDiffusionDataModule(L.LightningDataModule):
             raise ValueError(f"balance must be one of {', '.join(map(repr, BALANCE))}; got {balance!r}")
         for name, value in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size),
                             ("batch_size", batch_size)):
-            _check_int(name, value, 1)
-        _check_int("seed", seed, 0)
-        _check_int("num_workers", num_workers, 0)
+            check_int(name, value, 1)
+        check_int("seed", seed, 0)
+        check_int("num_workers", num_workers, 0)
         self.save_hyperparameters()
         self.hparams.models = list(models)
         self.simulate_kwargs = {"models": models, "dim": dim, "length": (min_length, max_length),

@@ -46,11 +46,6 @@ def _inverse_softplus(y: float) -> float:
     return y + math.log(-math.expm1(-y))
 
 
-def _check_real(value, name: str) -> float:
-    # TypeError for a non-number (str, complex, None), ValueError for NaN/inf
-    return check_real(value, name)
-
-
 class ProbabilisticOrder(nn.Module):
     """Base class: a learnable distribution q over the order alpha on [low, high].
 
@@ -74,7 +69,7 @@ class ProbabilisticOrder(nn.Module):
         super().__init__()
         check_choice(kind, "kind", tuple(_KIND_RANGES))
         check_choice(eval_mode, "eval_mode", EVAL_MODES)
-        low, high = _check_real(low, "low"), _check_real(high, "high")
+        low, high = check_real(low, "low"), check_real(high, "high")
         lo, hi = _KIND_RANGES[kind]
         if not lo <= low < high <= hi:
             raise ValueError(f"low and high must satisfy {lo:g} <= low < high <= {hi:g} for kind={kind!r}, "
@@ -184,7 +179,7 @@ class NormalAlphaLayer(ProbabilisticOrder):
                  shape: Sequence[int] = (), per_sample: bool = False, dx: float = 1.0):
         super().__init__(low=low, high=high, kind=kind, eval_mode=eval_mode, num_eval_samples=num_eval_samples,
                          shape=shape, per_sample=per_sample, dx=dx)
-        mean = _check_real(mean, "mean")
+        mean = check_real(mean, "mean")
         if not self.low <= mean <= self.high:
             raise ValueError(f"mean must lie in [low, high] = [{self.low:g}, {self.high:g}], got {mean:g}")
         std = check_positive(std, "std")
@@ -247,7 +242,7 @@ class BetaAlphaLayer(ProbabilisticOrder):
                  shape: Sequence[int] = (), per_sample: bool = False, dx: float = 1.0):
         super().__init__(low=low, high=high, kind=kind, eval_mode=eval_mode, num_eval_samples=num_eval_samples,
                          shape=shape, per_sample=per_sample, dx=dx)
-        mean = _check_real(mean, "mean")
+        mean = check_real(mean, "mean")
         if not self.low < mean < self.high:
             raise ValueError(f"mean must lie in the open interval ({self.low:g}, {self.high:g}), got {mean:g}")
         std = check_positive(std, "std")
