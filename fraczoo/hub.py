@@ -232,10 +232,8 @@ def _plain(obj):
 
 
 def load_state_into(model, payload: dict, source: str) -> None:
-    """Load a weights payload into ``model`` strictly, with an error that says what did not fit."""
-    expected = getattr(model, "zoo_name", None)
-    if payload.get("model") and expected and payload["model"] != expected:
-        raise ValueError(f"{source} holds weights of model {payload['model']!r}, not {expected!r}")
+    """Load a weights payload into ``model`` strictly, with an error that says what did not fit (the
+    model name is checked by ``create_model`` before it builds the model)."""
     try:
         model.load_state_dict(payload["state_dict"], strict=True)
     except RuntimeError as err:

@@ -34,10 +34,9 @@ def test_from_zero_block_runs(name, tmp_path):
         if command.startswith(".venv/bin/wandb sync"):  # needs an account; check what it would upload
             assert list((tmp_path / "runs" / "wandb").glob("offline-run-*")), "no offline W&B run to sync"
             continue
-        args = shlex.split(command)
-        args[0] = str(bindir / Path(args[0]).name) if args[0] != ".venv/bin/fraczoo" else args[0]
-        if args[0] == ".venv/bin/fraczoo":
-            args[:1] = [sys.executable, "-m", "fraczoo"]
+        program, *rest = shlex.split(command)  # .venv/bin/<program> -> this environment's
+        head = [sys.executable, "-m", "fraczoo"] if program == ".venv/bin/fraczoo" else [str(bindir / Path(program).name)]
+        args = head + rest
         out = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
                              stdin=subprocess.DEVNULL)
         assert out.returncode == 0, f"{command}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"

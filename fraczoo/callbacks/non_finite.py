@@ -7,6 +7,13 @@ import lightning as L
 import torch
 
 
+def _all_finite(tensors: list[torch.Tensor]) -> bool:
+    if not tensors:
+        return True
+    flags = [torch.isfinite(t).all() for t in tensors]
+    return bool(torch.stack([f.to(flags[0].device) for f in flags]).all())
+
+
 class NonFiniteLossError(RuntimeError):
     """Raised by ``NonFiniteGuard``; the message names the step and the offending parameters."""
 
@@ -42,9 +49,11 @@ class NonFiniteGuard(L.Callback):
         if not self._due(trainer):
             return
         named = [(n, p) for n, p in pl_module.named_parameters() if p.requires_grad]
+        loss_ok = self._loss is None or math.isfinite(self._loss)
+        if loss_ok and _all_finite([p.detach() for _, p in named] + [p.grad for _, p in named if p.grad is not None]):
+            return  # the usual case: one device sync per check, not one per parameter
         bad_values = [n for n, p in named if not bool(torch.isfinite(p.detach()).all())]
         bad_grads = [n for n, p in named if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
-        loss_ok = self._loss is None or math.isfinite(self._loss)
         if loss_ok and not bad_values and not bad_grads:
             return
         where = (f"epoch {trainer.current_epoch}, global step {trainer.global_step}, "
