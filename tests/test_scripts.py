@@ -12,8 +12,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def script(name, *args):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # a shell starts background jobs with SIGINT ignored, and Python then never raises KeyboardInterrupt:
+    # give the script the disposition of a terminal where a user presses Ctrl-C
     return subprocess.Popen([sys.executable, str(ROOT / "scripts" / name), *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_bench_smoke_run_writes_json(tmp_path):
