@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -44,3 +46,43 @@ def test_ctrl_c_stops_a_benchmark_cleanly(tmp_path):
     assert "interrupted: nothing was written" in stderr
     assert "Traceback" not in stderr
     assert not out.exists()
+
+
+def test_make_pretrained_stages_continue_from_the_stage_before(tmp_path, monkeypatch, capsys):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import make_pretrained
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    from fraczoo.hub import read_weights
+
+    tiny = ["--trainer.max_epochs=1", "--trainer.logger=false", "--trainer.callbacks=[]",
+            "--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false",
+            f"--trainer.default_root_dir={tmp_path / 'runs'}", "--model.init_args.width=4",
+            "--model.init_args.dilations=[1,2]", "--model.init_args.hidden=8", "--data.init_args.max_length=40",
+            "--data.init_args.train_size=64", "--data.init_args.val_size=32", "--data.init_args.test_size=32",
+            "--data.init_args.batch_size=32"]
+    stages = [tiny, tiny + ["--model.init_args.lr=0.001", "--data.init_args.seed=1"]]
+    recipe = ("models/bayesian_alpha_regressor/config.yaml", stages, "two tiny stages")
+    monkeypatch.setenv("FRACZOO_CATALOGUE", str(tmp_path / "models"))
+    monkeypatch.setattr(make_pretrained, "STAGES", tmp_path / "stages")
+    monkeypatch.setitem(make_pretrained.RECIPES, "bayesian_alpha_regressor.tiny", recipe)
+
+    first = make_pretrained.make("bayesian_alpha_regressor.tiny")
+    cache = read_weights(tmp_path / "stages" / "bayesian_alpha_regressor.tiny.stage1.pt")
+    final = read_weights(tmp_path / "models" / "bayesian_alpha_regressor" / "tiny.pt")
+    assert cache["recipe"] == {"config": recipe[0], "stages": stages[:1]}
+    assert final["hparams"]["lr"] == 0.001  # the last stage's settings
+    assert any(not torch.equal(final["state_dict"][k], v) for k, v in cache["state_dict"].items())
+    assert "taken from" not in capsys.readouterr().out
+
+    # a rerun takes stage 1 from its cache and makes the same weights, bit for bit
+    second = make_pretrained.make("bayesian_alpha_regressor.tiny")
+    assert "stage 1/2 taken from" in capsys.readouterr().out
+    assert second["sha256"] == first["sha256"]
+
+    # a changed stage 1 is not answered from the cache
+    stages[0] = tiny + ["--model.init_args.weight_decay=0.001"]
+    make_pretrained.make("bayesian_alpha_regressor.tiny")
+    assert "taken from" not in capsys.readouterr().out
+    assert read_weights(tmp_path / "stages" / "bayesian_alpha_regressor.tiny.stage1.pt")["recipe"]["stages"] == stages[:1]
