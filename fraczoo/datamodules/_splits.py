@@ -8,12 +8,6 @@ import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 
-def check_int(arg: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{arg} must be an int >= {low}, got {value!r}")
-    return int(value)
-
-
 def check_pair(arg: str, value) -> tuple[float, float]:
     """``value`` as a (low, high) pair of real numbers; the caller checks their range."""
     try:

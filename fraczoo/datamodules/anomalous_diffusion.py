@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_worker_info
 
-from fraczoo.datamodules._splits import check_int
+from fraczoo.ops._checks import check_int
 from fraczoo.datamodules.andi import BALANCE, MODEL_NAMES, Trajectories, _check_models, simulate
 
 _TRAIN, _VAL, _TEST = 0, 1, 2  # stream ids in the seed (seed, stream, epoch, batch)
@@ -142,8 +142,8 @@ class AnomalousDiffusionDataModule(L.LightningDataModule):
         super().__init__()
         if isinstance(dim, bool) or dim not in (1, 2, 3):
             raise ValueError(f"dim must be 1, 2 or 3, got {dim!r}")
-        check_int("min_length", min_length, 2)
-        check_int("max_length", max_length, min_length)
+        check_int(min_length, "min_length", 2)
+        check_int(max_length, "max_length", min_length)
         models = _check_models(models)
         if not isinstance(noise, (bool, np.bool_)):
             raise ValueError(f"noise must be True or False, got {noise!r}")
@@ -151,9 +151,9 @@ class AnomalousDiffusionDataModule(L.LightningDataModule):
             raise ValueError(f"balance must be one of {', '.join(map(repr, BALANCE))}; got {balance!r}")
         for name, value in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size),
                             ("batch_size", batch_size)):
-            check_int(name, value, 1)
-        check_int("seed", seed, 0)
-        check_int("num_workers", num_workers, 0)
+            check_int(value, name, 1)
+        check_int(seed, "seed", 0)
+        check_int(num_workers, "num_workers", 0)
         self.save_hyperparameters()
         self.hparams.models = list(models)
         self.simulate_kwargs = {"models": models, "dim": dim, "length": (min_length, max_length),

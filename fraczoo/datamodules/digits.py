@@ -10,7 +10,8 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import TensorDataset
 
-from fraczoo.datamodules._splits import TensorSplitDataModule, check_int
+from fraczoo.datamodules._splits import TensorSplitDataModule
+from fraczoo.ops._checks import check_int
 
 NUM_IMAGES = 1797
 
@@ -42,7 +43,7 @@ class DigitsDataModule(TensorSplitDataModule):
         super().__init__()
         for arg, value, low in (("size", size, 4), ("val_size", val_size, 1), ("test_size", test_size, 1),
                                 ("batch_size", batch_size, 1), ("seed", seed, 0), ("num_workers", num_workers, 0)):
-            check_int(arg, value, low)
+            check_int(value, arg, low)
         available = NUM_IMAGES - val_size - test_size
         if available < 1:
             raise ValueError(f"val_size + test_size must leave training images (total {NUM_IMAGES}), "

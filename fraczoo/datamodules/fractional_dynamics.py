@@ -17,7 +17,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from fraczoo.datamodules._splits import TensorSplitDataModule, check_int
+from fraczoo.datamodules._splits import TensorSplitDataModule
+from fraczoo.ops._checks import check_int
 from fraczoo.ops._checks import check_alpha
 
 SYSTEMS = ("relaxation", "oscillator", "lotka_volterra")
@@ -65,7 +66,7 @@ class FractionalDynamicsDataModule(TensorSplitDataModule):
         for arg, value, low in (("n_steps", n_steps, 2), ("train_size", train_size, 1), ("val_size", val_size, 1),
                                 ("test_size", test_size, 1), ("substeps", substeps, 1),
                                 ("batch_size", batch_size, 1), ("seed", seed, 0), ("num_workers", num_workers, 0)):
-            check_int(arg, value, low)
+            check_int(value, arg, low)
         try:
             orders = torch.as_tensor(alpha, dtype=torch.float64)
         except (TypeError, ValueError, RuntimeError):  # e.g. a string: torch's own message does not say which argument

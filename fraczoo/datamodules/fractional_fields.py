@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import TensorDataset
 
-from fraczoo.datamodules._splits import TensorSplitDataModule, check_int, check_pair
+from fraczoo.datamodules._splits import TensorSplitDataModule, check_pair
+from fraczoo.ops._checks import check_int
 
 
 def fractional_gaussian_field(hurst: torch.Tensor, size: int, *, generator: torch.Generator | None = None,
@@ -47,7 +48,7 @@ class FractionalFieldDataModule(TensorSplitDataModule):
         for arg, value, low in (("size", size, 4), ("train_size", train_size, 1), ("val_size", val_size, 1),
                                 ("test_size", test_size, 1), ("batch_size", batch_size, 1),
                                 ("seed", seed, 0), ("num_workers", num_workers, 0)):
-            check_int(arg, value, low)
+            check_int(value, arg, low)
         lo, hi = check_pair("hurst_range", hurst_range)
         if not 0 < lo < hi < 1:
             raise ValueError(f"hurst_range must satisfy 0 < low < high < 1, got {tuple(hurst_range)}")

@@ -21,7 +21,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from fraczoo.datamodules._splits import TensorSplitDataModule, check_int, check_pair
+from fraczoo.datamodules._splits import TensorSplitDataModule, check_pair
+from fraczoo.ops._checks import check_int
 
 PROCESSES = ("arfima", "fgn")
 
@@ -64,13 +65,13 @@ def circulant_sample(acvf: Tensor, generator: torch.Generator | None = None) -> 
 
 def fractional_gaussian_noise(hurst: Tensor, length: int, *, generator: torch.Generator | None = None) -> Tensor:
     """Exact unit-variance fGn, one series per entry of the 1-D ``hurst`` -> (B, length) float64."""
-    check_int("length", length, 2)
+    check_int(length, "length", 2)
     return circulant_sample(fgn_autocovariance(_as_1d(hurst, "hurst"), length), generator)
 
 
 def arfima(d: Tensor, length: int, *, generator: torch.Generator | None = None) -> Tensor:
     """Exact stationary ARFIMA(0, d, 0), unit innovations, one series per entry of the 1-D ``d``."""
-    check_int("length", length, 2)
+    check_int(length, "length", 2)
     return circulant_sample(arfima_autocovariance(_as_1d(d, "d"), length), generator)
 
 
@@ -121,7 +122,7 @@ class LongMemoryDataModule(TensorSplitDataModule):
         for arg, value, low in (("length", length, 3), ("train_size", train_size, 1), ("val_size", val_size, 1),
                                 ("test_size", test_size, 1), ("batch_size", batch_size, 1),
                                 ("seed", seed, 0), ("num_workers", num_workers, 0)):
-            check_int(arg, value, low)
+            check_int(value, arg, low)
         if not -0.5 < check_pair("d_range", d_range)[0] <= d_range[1] < 0.5:
             raise ValueError(f"d_range must satisfy -0.5 < low <= high < 0.5, got {tuple(d_range)}")
         if not 0 < check_pair("hurst_range", hurst_range)[0] <= hurst_range[1] < 1:

@@ -156,8 +156,7 @@ class BayesianAlphaRegressor(L.LightningModule):
         super().__init__()
         if isinstance(dim, bool) or dim not in (1, 2, 3):
             raise ValueError(f"dim must be 1, 2 or 3, got {dim!r}")
-        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-            raise ValueError(f"width must be a positive int, got {width!r}")
+        check_int(width, "width")
         if not dilations or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in dilations):
             raise ValueError(f"dilations must be a non-empty list of positive ints, got {dilations!r}")
         if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 \
@@ -243,8 +242,7 @@ class BayesianAlphaRegressor(L.LightningModule):
         array (B, T, dim) with ``lengths`` (B,) (all of T when omitted). Runs in eval mode without
         gradients, ``batch_size`` trajectories at a time; restores the training flag afterwards.
         """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        check_int(batch_size, "batch_size")
         x, lengths = self._as_batch(trajectories, lengths)
         was_training = self.training
         self.eval()

@@ -4,22 +4,13 @@ or the optimizer. Tensor arguments use :mod:`fraczoo.ops._checks`."""
 from __future__ import annotations
 
 import math
-from numbers import Integral, Real
+from numbers import Real
 
 import torch
 
-from fraczoo.ops._checks import check_choice
+from fraczoo.ops._checks import check_choice, check_int
 
 __all__ = ["check_choice", "check_input", "check_int", "check_open_interval", "check_real"]
-
-
-def check_int(value, name: str, minimum: int = 1) -> int:
-    """An int (not a bool) >= ``minimum``: TypeError for other types, ValueError below the minimum."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def check_real(value, name: str, lo: float = -math.inf, hi: float = math.inf, *, lo_open: bool = False,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fraczoo.nn._args import check_input, check_open_interval, check_real
+from fraczoo.nn._args import check_input, check_int, check_open_interval, check_real
 from fraczoo.nn.order import FractionalOrder
 from fraczoo.ops._checks import check_choice
 from fraczoo.ops.history import caputo
@@ -37,10 +37,8 @@ class StochasticFractionalLayer(nn.Module):
                  alpha_init: float = 0.5, per_channel: bool = True, dt: float = 1.0, norm: bool = True,
                  generator: torch.Generator | None = None):
         super().__init__()
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels must be a positive int, got {channels!r}")
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise ValueError(f"num_samples must be an int >= 1, got {num_samples!r}")
+        check_int(channels, "channels")
+        check_int(num_samples, "num_samples")
         check_choice(sampler, "sampler", SAMPLERS)
         dt = check_real(dt, "dt")
         if not dt > 0:

@@ -6,7 +6,7 @@ so a user never gets a NaN or a silently wrong answer back from a bad call.
 from __future__ import annotations
 
 import math
-from numbers import Real
+from numbers import Integral, Real
 
 import torch
 from torch import Tensor
@@ -62,6 +62,15 @@ def check_alpha(alpha, lo: float, hi: float, *, name: str = "alpha", lo_open: bo
             got = f"{vmin:g}" if vmin == vmax else f"values in [{vmin:g}, {vmax:g}]"
         raise ValueError(f"{name} must lie in {interval}, got {got}")
     return alpha
+
+
+def check_int(value, name: str, minimum: int = 1) -> int:
+    """An int (not a bool) >= ``minimum``: TypeError for other types, ValueError below the minimum."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def check_positive(value, name: str) -> float:

@@ -45,12 +45,11 @@ Lags are drawn independently for every point and every batch element.
 from __future__ import annotations
 
 import math
-from numbers import Integral
 
 import torch
 from torch import Tensor
 
-from fraczoo.ops._checks import (as_alpha_tensor, check_alpha, check_choice, check_dim, check_positive,
+from fraczoo.ops._checks import (as_alpha_tensor, check_alpha, check_choice, check_dim, check_int, check_positive,
                                  check_tensor, order_along)
 from fraczoo.ops.history import caputo, l1_weights
 
@@ -81,7 +80,7 @@ def stochastic_caputo(y: Tensor, alpha, dt, num_samples: int, *, dim: int = -1, 
     Returns the estimate (y's shape and dtype), or (estimate, variance).
     """
     check_alpha(alpha, 0.0, 1.0, lo_open=True, hi_open=True)
-    k = _check_int(num_samples, "num_samples", 1)
+    k = check_int(num_samples, "num_samples", 1)
     check_choice(sampler, "sampler", SAMPLERS)
     if not isinstance(return_variance, bool):
         raise TypeError(f"return_variance must be a bool, got {type(return_variance).__name__}")
@@ -133,14 +132,6 @@ def _finish(estimate: Tensor, variance: Tensor | None, dim: int, return_variance
     return estimate
 
 
-def _check_int(value, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
-
-
 class _Plan:
     """Static layout of the k draws of every point: the stratum of each slot and the draws per stratum.
     Strata 0 .. singles-1 are the single recent lags 0 .. singles-1 (exact, one draw each); the others
@@ -161,7 +152,7 @@ def _plan(sampler: str, k: int, num_strata, window, return_variance: bool) -> _P
         raise ValueError(f"window only applies to sampler='control_variate' or 'by_parts', not {sampler!r}")
     singles = 0
     if sampler in ("control_variate", "by_parts"):
-        singles = k // 4 if window is None else _check_int(window, "window", 0)
+        singles = k // 4 if window is None else check_int(window, "window", 0)
         if singles >= k:
             raise ValueError(f"window must be < num_samples ({k}) so the tail gets a draw, got {singles}")
     tail = k - singles
@@ -171,7 +162,7 @@ def _plan(sampler: str, k: int, num_strata, window, return_variance: bool) -> _P
     elif num_strata is None:
         strata = max(1, tail // 2)
     else:
-        strata = _check_int(num_strata, "num_strata", 1)
+        strata = check_int(num_strata, "num_strata", 1)
         if strata > tail:
             raise ValueError(f"num_strata must be <= {tail_name} ({tail}), got {strata}")
     if return_variance and tail < 2 * strata:

@@ -83,7 +83,7 @@ def test_causal():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="channels must be a positive int"):
+    with pytest.raises(ValueError, match="channels must be an int >= 1, got 0"):
         StochasticFractionalLayer(0)
     with pytest.raises(ValueError, match="num_samples must be an int >= 1"):
         StochasticFractionalLayer(4, num_samples=0)

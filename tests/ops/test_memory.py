@@ -407,11 +407,11 @@ def test_alpha_gradient_float32_finite_and_close():
 
 def test_bad_inputs():
     y, dt = rough_signal(20)
-    with pytest.raises(ValueError, match="num_samples must be >= 1"):
+    with pytest.raises(ValueError, match="num_samples must be an int >= 1, got 0"):
         stochastic_caputo(y, 0.5, dt, 0)
-    with pytest.raises(TypeError, match="num_samples must be an int"):
+    with pytest.raises(TypeError, match="num_samples must be an int >= 1, got float 2.5"):
         stochastic_caputo(y, 0.5, dt, 2.5)
-    with pytest.raises(TypeError, match="num_samples must be an int"):
+    with pytest.raises(TypeError, match="num_samples must be an int >= 1, got bool True"):
         stochastic_caputo(y, 0.5, dt, True)
     with pytest.raises(ValueError, match="sampler must be one of 'importance', 'stratified', 'control_variate'"):
         stochastic_caputo(y, 0.5, dt, 4, sampler="uniform")
@@ -450,13 +450,13 @@ def test_bad_inputs():
         stochastic_caputo(y, 0.5, dt, 4, sampler="stratified", num_strata=5)
     with pytest.raises(ValueError, match="num_strata must be <= num_samples // 2"):
         stochastic_caputo(y, 0.5, dt, 4, sampler="stratified", num_strata=3, return_variance=True)
-    with pytest.raises(ValueError, match="num_strata must be >= 1"):
+    with pytest.raises(ValueError, match="num_strata must be an int >= 1, got 0"):
         stochastic_caputo(y, 0.5, dt, 4, sampler="stratified", num_strata=0)
     with pytest.raises(ValueError, match="num_strata only applies to sampler='stratified'"):
         stochastic_caputo(y, 0.5, dt, 4, num_strata=2)
     with pytest.raises(ValueError, match="window must be < num_samples"):
         stochastic_caputo(y, 0.5, dt, 4, sampler="control_variate", window=4)
-    with pytest.raises(ValueError, match="window must be >= 0"):
+    with pytest.raises(ValueError, match="window must be an int >= 0, got -1"):
         stochastic_caputo(y, 0.5, dt, 4, sampler="control_variate", window=-1)
     with pytest.raises(ValueError, match="num_samples - window must be >= 2"):
         stochastic_caputo(y, 0.5, dt, 4, sampler="control_variate", window=3, return_variance=True)
