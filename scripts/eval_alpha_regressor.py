@@ -4,11 +4,14 @@
 
 Data: ``n`` trajectories from ``fraczoo.datamodules.andi.simulate`` with all five models (equally
 likely, alpha uniform in each model's challenge range), the challenge's noise and lengths uniform in
-10..1000, from ``seed`` (use one the training never saw; the datamodule draws from seed 0 streams).
+10..1000, from ``seed`` (use one the training never saw; the pretrained recipes draw from the
+datamodule's seed 0 and seed 1 streams).
 Prints the MAE of the predicted mean overall, by length bin and by model, the coverage of the central
 90% interval, the Gaussian NLL, and the same MAE table for the baseline: alpha = slope of a
 least-squares fit of log TAMSD(lag) against log lag, lags 1..max(4, T // 10) (log-spaced, at most 16),
-clipped to [0, 2]. Writes the numbers to ``benchmarks/eval_alpha_regressor_<dim>d.json``.
+clipped to [0, 2]. ``--symmetrize`` adds the same numbers for ``predict_alpha(symmetrize=True)`` (the
+mixture over the trajectory's mirror images and axis rotations) on the same trajectories. Writes the
+numbers to ``benchmarks/eval_alpha_regressor_<dim>d.json``.
 """
 from __future__ import annotations
 
@@ -78,6 +81,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--n", type=int, default=20000, help="number of test trajectories")
     parser.add_argument("--seed", type=int, default=12345)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--symmetrize", action="store_true",
+                        help="also score predict_alpha(symmetrize=True) on the same trajectories")
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/eval_alpha_regressor_<dim>d.json)")
     args = parser.parse_args(argv)
     if args.n < 1:
@@ -100,6 +105,12 @@ def main(argv=None) -> dict:
     mean, std = model.predict_alpha(torch.from_numpy(data.positions), torch.from_numpy(data.lengths))
     predict_seconds = time.time() - start
     mean, std = mean.double().numpy(), std.double().numpy()
+    if args.symmetrize:
+        start = time.time()
+        sym_mean, sym_std = model.predict_alpha(torch.from_numpy(data.positions), torch.from_numpy(data.lengths),
+                                                symmetrize=True)
+        sym_seconds = time.time() - start
+        sym_mean, sym_std = sym_mean.double().numpy(), sym_std.double().numpy()
     baseline = tamsd_alpha(data.positions.astype(np.float64), data.lengths)
 
     calib = calibration_metrics(torch.from_numpy(mean), torch.from_numpy(std), torch.from_numpy(data.alpha))
@@ -114,17 +125,35 @@ def main(argv=None) -> dict:
         "seconds": {"simulate": round(sim_seconds, 1), "predict": round(predict_seconds, 1)},
     }
     result["mae_ratio_model_over_baseline"] = result["model_mae"]["overall"] / result["baseline_tamsd_mae"]["overall"]
+    if args.symmetrize:
+        sym_calib = calibration_metrics(torch.from_numpy(sym_mean), torch.from_numpy(sym_std),
+                                        torch.from_numpy(data.alpha))
+        result["symmetrized"] = {
+            "model_mae": table(np.abs(sym_mean - data.alpha), data.lengths, data.model, MODEL_NAMES),
+            "coverage90": sym_calib["coverage90"], "nll": sym_calib["nll"], "pit_ks": sym_calib["pit_ks"],
+            "mean_std": float(sym_std.mean()), "predict_seconds": round(sym_seconds, 1),
+        }
 
     m, b = result["model_mae"], result["baseline_tamsd_mae"]
     print(f"{args.weights}: {dim}D, n={args.n}, seed={args.seed}")
-    print(f"{'':14s} {'model MAE':>10s} {'TAMSD MAE':>10s}")
-    print(f"{'overall':14s} {m['overall']:10.4f} {b['overall']:10.4f}")
+    sym = result["symmetrized"]["model_mae"] if args.symmetrize else None
+    print(f"{'':14s} {'model MAE':>10s} {'TAMSD MAE':>10s}" + (f" {'symmetrized':>12s}" if sym else ""))
+
+    def line(label, section, key=None):
+        pick = (lambda t: t[section]) if key is None else (lambda t: t[section][key])
+        print(f"{label:14s} {pick(m):10.4f} {pick(b):10.4f}" + (f" {pick(sym):12.4f}" if sym else ""))
+
+    line("overall", "overall")
     for key in m["by_length"]:
-        print(f"{'T ' + key:14s} {m['by_length'][key]:10.4f} {b['by_length'][key]:10.4f}")
+        line("T " + key, "by_length", key)
     for key in m["by_model"]:
-        print(f"{key:14s} {m['by_model'][key]:10.4f} {b['by_model'][key]:10.4f}")
+        line(key, "by_model", key)
     print(f"90% interval coverage {result['coverage90']:.4f}, NLL {result['nll']:.4f}, PIT KS {result['pit_ks']:.4f}, "
           f"MAE ratio model/baseline {result['mae_ratio_model_over_baseline']:.3f}")
+    if sym:
+        s = result["symmetrized"]
+        print(f"symmetrized: 90% interval coverage {s['coverage90']:.4f}, NLL {s['nll']:.4f}, "
+              f"PIT KS {s['pit_ks']:.4f}")
 
     out = Path(args.out) if args.out else ROOT / "benchmarks" / f"eval_alpha_regressor_{dim}d.json"
     out.parent.mkdir(parents=True, exist_ok=True)

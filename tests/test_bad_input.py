@@ -586,6 +586,8 @@ MODELS = [
         "pa-batch-size"),
     row(predict_alpha, ([torch.randn(12, 1)],), {"batch_size": 1.5}, TypeError,
         "batch_size must be an int >= 1, got float 1.5", "pa-batch-size-float"),
+    row(predict_alpha, ([torch.randn(12, 1)],), {"symmetrize": 1}, TypeError,
+        "symmetrize must be True or False, got int 1", "pa-symmetrize-int"),
     row(NeuralFODE, (), {"state_dim": 0}, ValueError, "state_dim must be an int >= 1, got 0", "nf-state-dim"),
     row(NeuralFODE, (), {"hidden": -1}, ValueError, "hidden must be an int >= 1, got -1", "nf-hidden"),
     row(NeuralFODE, (), {"depth": 0}, ValueError, "depth must be an int >= 1, got 0", "nf-depth"),

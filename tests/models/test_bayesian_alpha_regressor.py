@@ -127,6 +127,31 @@ def test_predict_alpha_3d_and_float64():
     assert ((mean > 0) & (mean < 2)).all() and (std > 0).all()
 
 
+@pytest.mark.parametrize("dim, views", [(1, 2), (2, 8), (3, 24)])
+def test_predict_alpha_symmetrize_is_the_mixture_over_mirror_images_and_rotations(dim, views):
+    data = some_trajectories(5, dim=dim, seed=3)
+    model = tiny_model(dim=dim).double()
+    x = torch.from_numpy(data.positions).double()
+    lengths = torch.from_numpy(data.lengths)
+    mean, std = model.predict_alpha(x, lengths, symmetrize=True)
+    # by hand: the plain predictions on every signed permutation of the axes in the group
+    signs = torch.cartesian_prod(*[torch.tensor([1.0, -1.0], dtype=torch.float64)] * dim).reshape(-1, dim)
+    shifts = [[(i + k) % dim for i in range(dim)] for k in range(dim)]
+    preds = [model.predict_alpha(x[..., axes] * sign, lengths) for axes in shifts for sign in signs]
+    assert len(preds) == views
+    means = torch.stack([m for m, _ in preds])
+    variances = torch.stack([s for _, s in preds]).square()
+    torch.testing.assert_close(mean, means.mean(0), atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(std, (variances.mean(0) + means.var(0, unbiased=False)).sqrt(), atol=1e-12, rtol=1e-12)
+    # exactly invariant under the group; the plain prediction is not
+    # (a quarter turn in 2D: cyclic axis shift and one mirror)
+    turned = x[..., shifts[-1]] * torch.tensor([-1.0] + [1.0] * (dim - 1), dtype=torch.float64)
+    torch.testing.assert_close(model.predict_alpha(turned, lengths, symmetrize=True)[0], mean, atol=1e-12, rtol=1e-12)
+    assert not torch.allclose(model.predict_alpha(turned, lengths)[0], model.predict_alpha(x, lengths)[0])
+    # the mixture's std is at least the average std of its members
+    assert (std >= torch.stack([s for _, s in preds]).mean(0) - 1e-12).all()
+
+
 @pytest.mark.parametrize("trajs, lengths, err, match", [
     ([], None, ValueError, "empty"),
     ([np.zeros((20, 2))], None, ValueError, r"shape \(T, 1\)"),
