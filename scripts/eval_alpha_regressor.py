@@ -53,7 +53,9 @@ def tamsd_alpha(positions: np.ndarray, lengths: np.ndarray, n_lags: int = 16) ->
 
 
 def table(errors: np.ndarray, lengths: np.ndarray, model: np.ndarray, names) -> dict:
-    out = {"overall": float(errors.mean()), "by_length": {}, "by_model": {}}
+    # the standard error of the overall MAE tells how far a target can be read from n trajectories
+    out = {"overall": float(errors.mean()), "overall_stderr": float(errors.std(ddof=1) / np.sqrt(max(errors.size, 1))),
+           "by_length": {}, "by_model": {}}
     for lo, hi in LENGTH_BINS:
         sel = (lengths >= lo) & (lengths <= hi)
         out["by_length"][f"{lo}-{hi}"] = float(errors[sel].mean()) if sel.any() else None
@@ -144,6 +146,7 @@ def main(argv=None) -> dict:
         print(f"{label:14s} {pick(m):10.4f} {pick(b):10.4f}" + (f" {pick(sym):12.4f}" if sym else ""))
 
     line("overall", "overall")
+    line("  std. error", "overall_stderr")
     for key in m["by_length"]:
         line("T " + key, "by_length", key)
     for key in m["by_model"]:
