@@ -94,9 +94,10 @@ def make(key: str) -> dict:
     for i, stage in enumerate(stages[:-1], 1):
         cache = STAGES / f"{key}.stage{i}.pt"
         recipe = {"config": config, "stages": stages[:i]}
-        if cache.is_file() and read_weights(cache).get("recipe") == recipe:
+        cached = read_weights(cache) if cache.is_file() else {}
+        if cached.get("recipe") == recipe:
             print(f"{key}: stage {i}/{len(stages)} taken from {cache}")
-            state = read_weights(cache)["state_dict"]
+            state = cached["state_dict"]
             continue
         cli = _fit(config, stage, state)
         save_weights(cli.model, cache, tag=f"{tag}.stage{i}", recipe=recipe)

@@ -18,8 +18,7 @@ from torch import Tensor
 from torch.utils.data import TensorDataset
 
 from fraczoo.datamodules._splits import TensorSplitDataModule
-from fraczoo.ops._checks import check_int
-from fraczoo.ops._checks import check_alpha
+from fraczoo.ops._checks import check_alpha, check_int
 
 SYSTEMS = ("relaxation", "oscillator", "lotka_volterra")
 

@@ -262,7 +262,7 @@ class BayesianAlphaRegressor(L.LightningModule):
         if not isinstance(symmetrize, bool):
             raise TypeError(f"symmetrize must be True or False, got {type(symmetrize).__name__} {symmetrize!r}")
         x, lengths = self._as_batch(trajectories, lengths)
-        views = _symmetries(self.hparams.dim, x) if symmetrize else [(list(range(x.shape[-1])), None)]
+        views = _symmetries(self.hparams.dim, x) if symmetrize else None
         was_training = self.training
         self.eval()
         mean, std = x.new_empty(x.shape[0]), x.new_empty(x.shape[0])
@@ -271,8 +271,10 @@ class BayesianAlphaRegressor(L.LightningModule):
             for idx in torch.argsort(lengths).split(batch_size):
                 span = int(lengths[idx].max())
                 chunk = x[idx, :span]
-                means, stds = zip(*(self(chunk[..., axes] if sign is None else chunk[..., axes] * sign,
-                                         lengths[idx]) for axes, sign in views))
+                if views is None:
+                    mean[idx], std[idx] = self(chunk, lengths[idx])
+                    continue
+                means, stds = zip(*(self(chunk[..., axes] * sign, lengths[idx]) for axes, sign in views))
                 means, variances = torch.stack(means), torch.stack(stds).square()
                 mean[idx] = means.mean(0)
                 std[idx] = (variances.mean(0) + means.var(0, unbiased=False)).sqrt()
