@@ -19,10 +19,12 @@ from torch.nn import functional as F
 
 from fraczoo.fode import fodeint
 from fraczoo.hub import load_backbone, register_model
+from fraczoo.models._lbfgs import RootLBFGS
 from fraczoo.nn import FractionalOrder
 from fraczoo.nn._args import check_input, check_open_interval, check_real
 
 GRADIENTS = ("direct", "adjoint", "deq")
+OPTIMIZERS = ("adam", "lbfgs")
 METHODS = ("pece", "trapezoid", "l1")
 
 
@@ -47,7 +49,8 @@ class NeuralFODE(L.LightningModule):
     def __init__(self, state_dim: int = 2, hidden: int = 32, depth: int = 2, alpha_init: float = 0.5,
                  per_dim_alpha: bool = False, learn_alpha: bool = True, method: str = "trapezoid",
                  gradient: str = "direct", lr: float = 1e-2, alpha_lr: float | None = None,
-                 weight_decay: float = 0.0, init_weights: str | None = None):
+                 weight_decay: float = 0.0, init_weights: str | None = None,
+                 optimizer: str = "adam"):
         super().__init__()
         if gradient not in GRADIENTS:
             raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
@@ -55,6 +58,8 @@ class NeuralFODE(L.LightningModule):
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         if gradient == "deq" and method == "pece":
             raise ValueError("gradient='deq' needs an implicit method ('trapezoid' or 'l1'), got method='pece'")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
         for arg, value in (("state_dim", state_dim), ("hidden", hidden), ("depth", depth)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{arg} must be an int >= 1, got {value!r}")
@@ -63,6 +68,8 @@ class NeuralFODE(L.LightningModule):
         if alpha_lr is not None:
             check_real(alpha_lr, "alpha_lr", 0.0, lo_open=True)
         check_real(weight_decay, "weight_decay", 0.0)
+        if optimizer == "lbfgs" and weight_decay:
+            raise ValueError(f"weight_decay applies to optimizer='adam' only; with 'lbfgs' it must be 0, got {weight_decay!r}")
         self.save_hyperparameters()
         self.backbone = MLPVectorField(state_dim, hidden, depth)
         self.alpha = FractionalOrder(alpha_init, low=0.0, high=1.0, shape=(state_dim,) if per_dim_alpha else (),
@@ -119,6 +126,9 @@ class NeuralFODE(L.LightningModule):
             self.log("val_alpha_error", error, prog_bar=True, sync_dist=True)
 
     def configure_optimizers(self):
+        if self.hparams.optimizer == "lbfgs":
+            # one parameter group (no per-group rates): the line search picks the step length
+            return RootLBFGS([p for p in self.parameters() if p.requires_grad], max_iter=20, history_size=50)
         groups = [{"params": list(self.backbone.parameters())}]
         alpha_params = [p for p in self.alpha.parameters() if p.requires_grad]
         if alpha_params:
