@@ -17,11 +17,15 @@ class RootLBFGS(torch.optim.LBFGS):
     times larger; for a loss that is a mean of squares it is a norm of the residuals, convex along any line
     where the residuals are affine (log L, the fully scale-free choice, is concave there, and the line search
     then extrapolates by factors of 10 into parameters the ODE solver cannot integrate).
+    The stopping tolerances on the gradient and on changes of the loss are absolute too, so they default to
+    0 here: the caller's budget (epochs, ``max_iter`` per step) ends the fit, not a threshold that a fit to
+    noise-free data crosses long before it converges.
     """
 
-    def __init__(self, params, *, max_iter: int = 20, history_size: int = 50, floor: float = 1e-30, **kwargs):
-        super().__init__(params, lr=1.0, max_iter=max_iter, history_size=history_size,
-                         line_search_fn="strong_wolfe", **kwargs)
+    def __init__(self, params, *, max_iter: int = 20, history_size: int = 50, tolerance_grad: float = 0.0,
+                 tolerance_change: float = 0.0, floor: float = 1e-30):
+        super().__init__(params, lr=1.0, max_iter=max_iter, history_size=history_size, line_search_fn="strong_wolfe",
+                         tolerance_grad=tolerance_grad, tolerance_change=tolerance_change)
         self.floor = floor
 
     def step(self, closure):

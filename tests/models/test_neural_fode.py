@@ -62,7 +62,9 @@ def test_datamodule_bad_arguments(kwargs, match):
 @pytest.mark.parametrize("kwargs, match", [(dict(gradient="magic"), "gradient must be one of"),
                                            (dict(method="rk4"), "method must be one of"),
                                            (dict(gradient="deq", method="pece"), "implicit method"),
-                                           (dict(alpha_init=1.0), "alpha_init"), (dict(hidden=0), "hidden")])
+                                           (dict(alpha_init=1.0), "alpha_init"), (dict(hidden=0), "hidden"),
+                                           (dict(optimizer="sgd"), "optimizer must be one of"),
+                                           (dict(optimizer="lbfgs", weight_decay=1e-4), "weight_decay applies to")])
 def test_model_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         fraczoo.create_model("neural_fode", **kwargs)
@@ -124,3 +126,76 @@ def test_shipped_configs_parse(tmp_path):
         cli = make_cli(["--config", str(root / config), "--trainer.logger=false",
                         f"--trainer.default_root_dir={tmp_path}"], run=False)
         assert isinstance(cli.model, L.LightningModule)
+
+
+def test_root_lbfgs_converges_on_a_tiny_loss_where_torch_lbfgs_stalls():
+    # a least-squares loss that is tiny everywhere (like a noise-free fit near its end): torch's L-BFGS (same
+    # settings, no stopping tolerances) drops every curvature pair (s.y <= 1e-10) and crawls; on sqrt(loss) it
+    # keeps them. The step returns sqrt of the loss at its start (torch returns the loss there).
+    from fraczoo.models._lbfgs import RootLBFGS
+
+    gen = torch.Generator().manual_seed(0)
+    scales = torch.diag(torch.logspace(0, -1.5, 10, dtype=torch.float64))
+    A = torch.randn(40, 10, generator=gen, dtype=torch.float64) @ scales
+    x_true = torch.randn(10, generator=gen, dtype=torch.float64)
+    b = A @ x_true
+    plain = lambda p: torch.optim.LBFGS(p, line_search_fn="strong_wolfe", history_size=50, tolerance_grad=0,  # noqa: E731
+                                        tolerance_change=0)
+    errors = {}
+    for name, make in (("plain", plain), ("root", RootLBFGS)):
+        x = torch.zeros(10, dtype=torch.float64, requires_grad=True)
+        opt = make([x])
+
+        def closure():
+            opt.zero_grad()
+            loss = 1e-8 * (A @ x - b).pow(2).mean()
+            loss.backward()
+            return loss
+
+        first = float(opt.step(closure))
+        for _ in range(12):
+            opt.step(closure)
+        errors[name] = float((x.detach() - x_true).abs().max())
+        if name == "root":
+            assert first == pytest.approx(math.sqrt(1e-8 * float(b.pow(2).mean())))
+    assert errors["root"] < 1e-7 and errors["plain"] > 0.1
+
+
+def test_root_lbfgs_needs_a_closure():
+    from fraczoo.models._lbfgs import RootLBFGS
+
+    with pytest.raises(ValueError, match="closure"):
+        RootLBFGS([torch.zeros(1, requires_grad=True)]).step(None)
+
+
+def test_lbfgs_option_trains_full_batch_in_lightning(tmp_path):
+    L.seed_everything(0)
+    model = fraczoo.create_model("neural_fode", hidden=16, optimizer="lbfgs")
+    dm = small_dm(train_size=16, batch_size=16)
+    dm.setup()
+    t, y = dm.splits["val"].tensors
+    with torch.no_grad():
+        before = float(torch.nn.functional.mse_loss(model(y[:, 0], t[0]), y))
+    trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(model, dm)
+    assert type(trainer.optimizers[0]).__name__ == "RootLBFGS"
+    assert trainer.global_step == 2  # one optimizer step per (full) batch; each runs up to 20 L-BFGS iterations
+    assert float(trainer.callback_metrics["val_loss"]) < 0.1 * before
+
+
+@pytest.mark.slow
+def test_shipped_recipe_recovers_the_order_of_a_small_relaxation_problem(tmp_path):
+    # the shipped config's model arguments (L-BFGS, full batch) on 4 noise-free relaxation trajectories: 16 optimizer
+    # steps (<= 400 evaluations of loss and gradient; the order is within 0.01 from about the 10th)
+    import yaml
+
+    config = Path(__file__).resolve().parents[2] / "models" / "neural_fode" / "config.yaml"
+    model_args = yaml.safe_load(config.read_text())["model"]["init_args"]
+    L.seed_everything(0)
+    model = fraczoo.create_model("neural_fode", **model_args)
+    dm = small_dm(system="relaxation", alpha=0.6, n_steps=25, train_size=4, batch_size=4, noise_std=0.0, substeps=8)
+    trainer = L.Trainer(max_epochs=16, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=tmp_path)
+    trainer.fit(model, dm)
+    assert abs(float(model.alpha()) - 0.6) < 0.01
