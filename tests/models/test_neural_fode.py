@@ -90,17 +90,22 @@ def test_gradient_modes_give_the_same_gradients(per_dim):
     assert alpha_grad.shape == ((2,) if per_dim else ()) and bool((alpha_grad != 0).all())
 
 
-def test_short_fit_reduces_loss_and_logs_alpha(tmp_path):
-    L.seed_everything(0)
-    model = fraczoo.create_model("neural_fode", hidden=16, lr=2e-2, alpha_lr=5e-2)
-    dm = small_dm()
+def fit_briefly(model, dm, epochs, root):
+    """Validation MSE before training, and the trainer after ``epochs`` epochs."""
     dm.setup()
     t, y = dm.splits["val"].tensors
     with torch.no_grad():
         before = float(torch.nn.functional.mse_loss(model(y[:, 0], t[0]), y))
-    trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, default_root_dir=tmp_path)
+    trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=root)
     trainer.fit(model, dm)
+    return before, trainer
+
+
+def test_short_fit_reduces_loss_and_logs_alpha(tmp_path):
+    L.seed_everything(0)
+    model = fraczoo.create_model("neural_fode", hidden=16, lr=2e-2, alpha_lr=5e-2)
+    before, trainer = fit_briefly(model, small_dm(), 3, tmp_path)
     metrics = trainer.callback_metrics
     assert {"val_loss", "val_mse", "alpha/0", "val_alpha_error"} <= set(metrics)
     assert float(metrics["val_loss"]) < 0.7 * before
@@ -171,14 +176,7 @@ def test_root_lbfgs_needs_a_closure():
 def test_lbfgs_option_trains_full_batch_in_lightning(tmp_path):
     L.seed_everything(0)
     model = fraczoo.create_model("neural_fode", hidden=16, optimizer="lbfgs")
-    dm = small_dm(train_size=16, batch_size=16)
-    dm.setup()
-    t, y = dm.splits["val"].tensors
-    with torch.no_grad():
-        before = float(torch.nn.functional.mse_loss(model(y[:, 0], t[0]), y))
-    trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, default_root_dir=tmp_path)
-    trainer.fit(model, dm)
+    before, trainer = fit_briefly(model, small_dm(train_size=16, batch_size=16), 2, tmp_path)
     assert type(trainer.optimizers[0]).__name__ == "RootLBFGS"
     assert trainer.global_step == 2  # one optimizer step per (full) batch; each runs up to 20 L-BFGS iterations
     assert float(trainer.callback_metrics["val_loss"]) < 0.1 * before
