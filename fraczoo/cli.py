@@ -12,9 +12,12 @@ from __future__ import annotations
 import netrc
 import os
 import sys
+from typing import Optional
 
 import lightning as L
 from lightning.pytorch.cli import LightningCLI
+
+from fraczoo.hub import list_models, list_pretrained, load_backbone
 
 
 def _wandb_logged_in() -> bool:
@@ -53,13 +56,11 @@ class RunSummary(L.Callback):
 
 
 def _list() -> None:
-    import fraczoo
-
     print("models:")
-    for name in fraczoo.list_models():
+    for name in list_models():
         print(f"  {name}")
     print("pretrained:")
-    for name in fraczoo.list_pretrained():
+    for name in list_pretrained():
         print(f"  {name}")
 
 
@@ -76,15 +77,31 @@ def main(args: list[str] | None = None) -> None:
     make_cli(argv, trainer_defaults={"callbacks": [RunSummary(), NonFiniteGuard(), RNGStateCheckpoint()]})
 
 
+class ZooCLI(LightningCLI):
+    """LightningCLI plus ``--init_weights``: a pretrained name or weights file whose backbone initialises
+    the model before the run (fine-tuning; ignored when ``--ckpt_path`` resumes a run). It is an argument of
+    the run, not of the model, so a fine-tuned checkpoint rebuilds without the catalogue."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--init_weights", type=Optional[str], default=None,
+                            help="pretrained name (model or model.tag) or weights/checkpoint file whose backbone "
+                                 "initialises the model (fine-tuning; the head stays fresh)")
+
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        source = self._get(self.config, "init_weights")
+        if source and not self._get(self.config, "ckpt_path"):
+            load_backbone(self.model, source)
+
+
 def make_cli(args: list[str], *, run: bool = True, **kwargs) -> LightningCLI:
     """The LightningCLI behind ``fraczoo``: any zoo model / data module by class path, optimizers from the
     model. ``run=False`` only parses and instantiates (scripts, tests)."""
     import fraczoo.datamodules  # noqa: F401  (subclasses must be importable for class_path shorthands)
-    import fraczoo.models  # noqa: F401
 
-    return LightningCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True,
-                        subclass_mode_data=True, save_config_kwargs={"overwrite": True}, args=args, run=run,
-                        auto_configure_optimizers=False, **kwargs)
+    return ZooCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
+                  save_config_kwargs={"overwrite": True}, args=args, run=run, auto_configure_optimizers=False,
+                  **kwargs)
 
 
 if __name__ == "__main__":

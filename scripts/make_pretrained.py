@@ -84,7 +84,8 @@ def _fit(config: str, overrides: list[str], init: dict | None):
 
 
 def make(key: str) -> dict:
-    from fraczoo.hub import catalogue_dir, read_weights, save_weights
+    from fraczoo.models._catalogue import catalogue_dir
+    from fraczoo.models._weights import read_weights, save_weights
 
     config, overrides, description = RECIPES[key]
     stages = overrides if overrides and isinstance(overrides[0], list) else [overrides]

@@ -1,16 +1,20 @@
 import os
+from pathlib import Path
 
 import pytest
 import torch
 
 import fraczoo
-from fraczoo import hub
+from fraczoo.models import _weights
 
 
 def test_list_models_sorted_and_complete():
-    names = fraczoo.list_models()
-    assert names == sorted(names)
-    assert "spectral_fractional_cnn" in names
+    """Every model file in fraczoo/models (not starting with "_") registers exactly its own name."""
+    folder = Path(fraczoo.__file__).parent / "models"
+    files = sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
+    assert fraczoo.list_models() == files
+    for name in files:
+        assert fraczoo.create_model(name).zoo_name == name
 
 
 def test_create_model_with_hparams():
@@ -43,8 +47,8 @@ def test_create_datamodule():
 def test_save_and_load_weights_roundtrip(tmp_path):
     model = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8, alpha_init=0.7)
     path = tmp_path / "w.pt"
-    sha = hub.save_weights(model, path)
-    assert sha == hub.sha256_of(path)
+    sha = _weights.save_weights(model, path)
+    assert sha == _weights.sha256_of(path)
     payload = torch.load(path, weights_only=True)
     assert payload["model"] == "spectral_fractional_cnn"
     loaded = fraczoo.create_model("spectral_fractional_cnn", pretrained=str(path))
@@ -56,7 +60,7 @@ def test_save_and_load_weights_roundtrip(tmp_path):
 def test_weights_of_wrong_shape_give_clear_error(tmp_path):
     model = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8)
     path = tmp_path / "w.pt"
-    hub.save_weights(model, path)
+    _weights.save_weights(model, path)
     with pytest.raises(ValueError, match="do not fit"):
         fraczoo.create_model("spectral_fractional_cnn", pretrained=str(path), channels=[8])
 
@@ -64,17 +68,17 @@ def test_weights_of_wrong_shape_give_clear_error(tmp_path):
 def test_truncated_and_tampered_files(tmp_path):
     model = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8)
     path = tmp_path / "w.pt"
-    sha = hub.save_weights(model, path)
+    sha = _weights.save_weights(model, path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="could not read weights"):
-        hub.read_weights(path)
+        _weights.read_weights(path)
     with pytest.raises(ValueError, match="sha256 mismatch"):
-        hub.read_weights(path, sha256=sha)
+        _weights.read_weights(path, sha256=sha)
     junk = tmp_path / "junk.pt"
     torch.save({"a": 1}, junk)
     with pytest.raises(ValueError, match="not a fraczoo weights file"):
-        hub.read_weights(junk)
+        _weights.read_weights(junk)
 
 
 def test_lightning_checkpoint_loads(tmp_path):
@@ -112,7 +116,7 @@ def test_unknown_tag():
 def test_backbone_init_for_finetuning(tmp_path):
     src = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8)
     path = tmp_path / "w.pt"
-    hub.save_weights(src, path)
+    _weights.save_weights(src, path)
     dst = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8, task="classification",
                                num_outputs=3, init_weights=str(path))
     for key, value in src.backbone.state_dict().items():

@@ -54,7 +54,7 @@ def test_make_pretrained_stages_continue_from_the_stage_before(tmp_path, monkeyp
         import make_pretrained
     finally:
         sys.path.remove(str(ROOT / "scripts"))
-    from fraczoo.hub import read_weights
+    from fraczoo.models._weights import read_weights
 
     tiny = ["--trainer.max_epochs=1", "--trainer.logger=false", "--trainer.callbacks=[]",
             "--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false",

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from fraczoo.fode._options import parse_options
 from fraczoo.fode._problem import GRADIENTS, METHODS, Problem
-from fraczoo.ops._checks import check_choice
+from fraczoo._checks import check_choice
 
 
 def solve_forward(prob: Problem, opts, y0: Tensor, scheme, record=None) -> Tensor:

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from fraczoo.fode._problem import IMPLICIT_SOLVERS, TIME_BATCHING, default_params, default_tol
-from fraczoo.ops._checks import check_choice
+from fraczoo._checks import check_choice
 
 # which options make sense for which method / gradient mode
 _COMMON = {"stats"}

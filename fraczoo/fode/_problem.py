@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from fraczoo.fode._l1 import l1_scheme
 from fraczoo.fode._weights import Scheme, pece_scheme, product_trapezoid, weight_dtype
-from fraczoo.ops._checks import as_alpha_tensor, check_alpha, check_tensor
+from fraczoo._checks import as_alpha_tensor, check_alpha, check_tensor
 
 METHODS = ("pece", "trapezoid", "l1")
 GRADIENTS = ("direct", "adjoint", "deq")

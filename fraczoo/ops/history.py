@@ -22,8 +22,8 @@ import math
 import torch
 from torch import Tensor
 
-from fraczoo.ops._checks import (as_alpha_tensor, check_alpha, check_choice, check_dim,
-                                 check_positive, check_tensor, order_along)
+from fraczoo._checks import (as_alpha_tensor, check_alpha, check_choice, check_dim, check_int, check_positive,
+                             check_tensor, order_along)
 from fraczoo.ops._toeplitz import causal_conv
 
 __all__ = ["caputo", "rl_integral", "grunwald_letnikov", "l1_weights"]
@@ -163,8 +163,7 @@ def l1_weights(alpha, n: int, *, dtype: torch.dtype | None = None,
         D^alpha y(t_n) ~ dt^-alpha / Gamma(2-alpha) sum_{j=0}^{n-1} b_{n-1-j} (y_{j+1} - y_j).
     """
     check_alpha(alpha, 0.0, 1.0, lo_open=True)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be a non-negative int (number of weights), got {n!r}")
+    check_int(n, "n", 0)
     if isinstance(alpha, Tensor):
         dtype = dtype or alpha.dtype
         device = torch.device(device) if device is not None else alpha.device

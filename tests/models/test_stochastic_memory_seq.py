@@ -50,7 +50,7 @@ def test_backbone_round_trip_for_finetuning(tmp_path):
     with torch.no_grad():
         model.backbone[1].order.raw.fill_(1.5)
     path = tmp_path / "w.pt"
-    fraczoo.hub.save_weights(model, path, tag="test")
+    fraczoo.save_pretrained(model, path)
     tuned = fraczoo.create_model("stochastic_memory_seq", channels=4, num_samples=8, init_weights=str(path))
     for a, b in zip(model.backbone.state_dict().values(), tuned.backbone.state_dict().values()):
         assert torch.equal(a, b)

@@ -494,7 +494,7 @@ def test_bad_signal_grid_and_dim(op):
 def test_bad_method_and_weight_count():
     with pytest.raises(ValueError, match="method must be one of 'l1', 'l1-2'"):
         caputo(torch.zeros(5), 0.5, 0.1, method="l2")
-    with pytest.raises(ValueError, match="n must be a non-negative int"):
+    with pytest.raises(ValueError, match="n must be an int >= 0, got -1"):
         l1_weights(0.5, -1)
     with pytest.raises(ValueError, match=r"alpha must lie in \(0, 1\]"):
         l1_weights(1.5, 4)
