@@ -7,15 +7,11 @@ import torch
 from torch import Tensor
 
 from fraczoo.fode._problem import IMPLICIT_SOLVERS, TIME_BATCHING, default_params, default_tol
+from fraczoo.fode._solvers import SOLVERS
 from fraczoo.ops._checks import check_choice
 
-# which options make sense for which method / gradient mode
+# which options make sense for which gradient mode (a method's own: ``SOLVERS[method].options``)
 _COMMON = {"stats"}
-_BY_METHOD = {
-    "pece": {"corrector_steps"},
-    "trapezoid": {"tol", "max_iter", "implicit"},
-    "l1": {"tol", "max_iter", "implicit"},
-}
 _BY_GRADIENT = {
     "direct": set(),
     "adjoint": {"adjoint_params", "tol", "max_iter"},
@@ -46,7 +42,7 @@ def _positive_int(value, name: str, minimum: int = 1) -> int:
 
 
 def parse_options(func, dtype: torch.dtype, method: str, gradient: str, options: dict) -> Options:
-    allowed = _COMMON | _BY_METHOD[method] | _BY_GRADIENT[gradient]
+    allowed = _COMMON | SOLVERS[method].options | _BY_GRADIENT[gradient]
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise TypeError(f"unexpected option(s) {', '.join(map(repr, unknown))} for method={method!r}, "
