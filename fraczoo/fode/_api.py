@@ -57,8 +57,8 @@ def fodeint(func: Callable, y0: Tensor, t: Tensor, alpha, *, method: str = "pece
 
     Time ``t`` is data: no gradient flows to it.
     """
-    check_choice(method, "method", SOLVERS)
-    check_choice(gradient, "gradient", GRADIENTS)
+    check_choice(method, "method", tuple(SOLVERS))
+    check_choice(gradient, "gradient", tuple(GRADIENTS))
     prob = Problem(func, y0, t, alpha, SOLVERS[method].scheme)
     opts = parse_options(func, prob.dtype, method, gradient, options)
     if gradient == "deq" and not SOLVERS[method].fixed_point:
