@@ -17,14 +17,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from fraczoo._checks import check_bool, check_choice, check_input, check_int, check_open_interval, check_real
-from fraczoo.fode import fodeint
+from fraczoo.fode import GRADIENTS, METHODS, fodeint
 from fraczoo.models._base import ZooModule
 from fraczoo.models._registry import register_model
 from fraczoo.nn import FractionalOrder
-
-GRADIENTS = ("direct", "adjoint", "deq")
-METHODS = ("pece", "trapezoid", "l1")
-
 
 class MLPVectorField(nn.Module):
     """f(t, y) = MLP(y): tanh hidden layers; t is accepted (fodeint's convention) and ignored."""

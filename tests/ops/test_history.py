@@ -1,5 +1,6 @@
 """Time-domain operators: closed forms, independent O(N^2) references, convergence orders, autograd."""
 import math
+from decimal import Decimal, localcontext
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from scipy.special import binom, digamma
 from torch.autograd import gradcheck
 
 import fraczoo.ops._toeplitz as toeplitz
-from fraczoo.ops.history import caputo, grunwald_letnikov, l1_weights, rl_integral
+from fraczoo.ops.history import caputo, grunwald_letnikov, l1_weights, rl_integral, trapezoid_weights
 
 F64 = torch.float64
 
@@ -118,6 +119,26 @@ def test_l1_weights_large_index_keeps_relative_precision():
     for j in (10**3, 10**5, 10**6 - 1):
         exact = j ** (1 - a) * math.expm1((1 - a) * math.log1p(1 / j))
         assert abs(float(w[j]) / exact - 1) < 1e-14
+
+
+@pytest.mark.parametrize("a, rtol", [(0.01, 1e-11), (0.3, 3e-13), (1.0, 3e-13), (2.5, 3e-13), (7.0, 3e-13)])
+def test_trapezoid_weights_keep_relative_precision(a, rtol):
+    # w_k = (k+1)^q - 2 k^q + (k-1)^q and e_k = k^q + q k^(q-1) - (k+1)^q (q = a+1) are ~k^2 / (q (q-1))
+    # times smaller than their terms; the direct form is exact only for small k (more so as a -> 0),
+    # the series in 1/k must keep full relative precision up to k ~ 1e5. Reference: 40-digit decimals.
+    n = 10**5
+    w, e = trapezoid_weights(torch.tensor([a], dtype=F64), n, torch.zeros(1, dtype=F64))
+    with localcontext() as ctx:
+        ctx.prec = 40
+        q = Decimal(a) + 1
+        power = {}  # k -> k^q
+        for k in [*range(1, 21), 24, 28, 31, 32, 33, 40, 99, 1000, 12345, n - 1]:
+            for m in (k - 1, k, k + 1):
+                power.setdefault(m, Decimal(m) ** q)
+            exact_w = power[k + 1] - 2 * power[k] + power[k - 1]
+            exact_e = power[k] + q * power[k] / k - power[k + 1]
+            assert abs(float((Decimal(float(w[k])) - exact_w) / exact_w)) < rtol, (k, "w")
+            assert abs(float((Decimal(float(e[k])) - exact_e) / exact_e)) < rtol, (k, "e")
 
 
 def test_l1_weights_alpha_gradient_is_finite_at_one():
