@@ -123,3 +123,80 @@ def test_backbone_init_for_finetuning(tmp_path):
         assert torch.equal(value, dst.backbone.state_dict()[key])
     with pytest.raises(ValueError, match="backbone"):
         fraczoo.create_model("spectral_fractional_cnn", channels=[8], init_weights=str(path))
+
+
+def test_save_pretrained_round_trip_by_path(tmp_path):
+    model = fraczoo.create_model("neural_fode", hidden=8, alpha_init=0.3)
+    path = tmp_path / "nf.pt"
+    sha = fraczoo.save_pretrained(model, path, metrics={"val_mse": 0.25})
+    assert sha == _weights.sha256_of(path)
+    assert torch.load(path, weights_only=True)["metrics"] == {"val_mse": 0.25}
+    for source in (path, str(path)):
+        loaded = fraczoo.load_pretrained(source, sha256=sha)
+        assert type(loaded) is type(model) and loaded.hparams.hidden == 8
+        for key, value in model.state_dict().items():
+            assert torch.equal(value, loaded.state_dict()[key]), key
+    with pytest.raises(ValueError, match="sha256 mismatch"):
+        fraczoo.load_pretrained(path, sha256="0" * 64)
+
+
+@pytest.fixture
+def server(tmp_path):
+    """An HTTP server on 127.0.0.1 serving tmp_path/www; yields (base URL, stop function)."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    handler.log_message = lambda *a, **k: None
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    stopped = []
+
+    def stop():
+        if not stopped:
+            httpd.shutdown()
+            httpd.server_close()
+            stopped.append(True)
+
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}", stop
+    stop()
+
+
+def test_load_pretrained_from_url_downloads_once_then_serves_the_cache(server, tmp_path, monkeypatch):
+    root, base, stop = server
+    monkeypatch.setenv("FRACZOO_HOME", str(tmp_path / "home"))
+    model = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8, alpha_init=0.7)
+    sha = fraczoo.save_pretrained(model, root / "cnn.pt")
+    first = fraczoo.load_pretrained(f"{base}/cnn.pt", sha256=sha)
+    cached = list((tmp_path / "home" / "weights").iterdir())
+    assert len(cached) == 1 and _weights.sha256_of(cached[0]) == sha
+    stop()  # no network from here on
+    second = fraczoo.load_pretrained(f"{base}/cnn.pt", sha256=sha)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, first.state_dict()[key]) and torch.equal(value, second.state_dict()[key]), key
+
+
+def test_url_with_a_wrong_hash_or_no_weights_caches_nothing(server, tmp_path, monkeypatch):
+    root, base, _ = server
+    monkeypatch.setenv("FRACZOO_HOME", str(tmp_path / "home"))
+    fraczoo.save_pretrained(fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8), root / "w.pt")
+    (root / "junk.pt").write_bytes(b"not a weights file")
+    with pytest.raises(ValueError, match="sha256 mismatch .* was not kept"):
+        fraczoo.load_pretrained(f"{base}/w.pt", sha256="0" * 64)
+    with pytest.raises(ValueError, match="could not read weights file"):
+        fraczoo.load_pretrained(f"{base}/junk.pt")
+    with pytest.raises(OSError, match="could not download weights from .*missing.pt"):
+        fraczoo.load_pretrained(f"{base}/missing.pt")
+    cache = tmp_path / "home" / "weights"
+    assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_load_pretrained_rejects_bad_sources():
+    with pytest.raises(TypeError, match="source must be a pretrained name, a path or a URL"):
+        fraczoo.load_pretrained(3)
+    with pytest.raises(ValueError, match="sha256 is for a file or URL"):
+        fraczoo.load_pretrained("spectral_fractional_cnn.fields", sha256="0" * 64)

@@ -12,7 +12,8 @@ to ``self.init_metrics``. Then it defines
 
 and may override ``eval_loss`` (the logged ``{stage}_loss``), ``update_metrics`` (when a metric needs
 more than ``metric.update(pred, target)``), ``train_logs`` (extra per-step training logs),
-``param_groups`` and ``optimizer_class``. Every model logs ``train_loss``, ``val_loss``/``test_loss``
+``validation_outputs`` (what ``validation_step`` returns to callbacks), ``param_groups`` and
+``optimizer_class``. Every model logs ``train_loss``, ``val_loss``/``test_loss``
 (synchronised across processes) and ``val_<metric>``/``test_<metric>`` (torchmetrics, DDP-correct).
 """
 from __future__ import annotations
@@ -69,6 +70,11 @@ class ZooModule(L.LightningModule):
     def train_logs(self, pred, target: Tensor) -> dict[str, Tensor]:
         return {}
 
+    def validation_outputs(self, pred, target: Tensor):
+        """What ``validation_step`` returns for callbacks to read (e.g. the calibration protocol of
+        ``AlphaPosteriorMonitor``: a dict of ``alpha_mean``, ``alpha_std``, ``alpha_true``); default None."""
+        return None
+
     def param_groups(self):
         return self.parameters()
 
@@ -95,16 +101,24 @@ class ZooModule(L.LightningModule):
         metrics = self.val_metrics if stage == "val" else self.test_metrics
         self.update_metrics(metrics, pred, target)
         self.log_dict(metrics, prog_bar=True, batch_size=n)
-        return pred
+        return pred, target
 
     def validation_step(self, batch, batch_idx):
-        self._evaluate(batch, "val")
+        return self.validation_outputs(*self._evaluate(batch, "val"))
 
     def test_step(self, batch, batch_idx):
         self._evaluate(batch, "test")
 
     def predict_step(self, batch, batch_idx):
         return self.predict_batch(batch)
+
+    def on_fit_start(self):
+        # trainer.validate/test run in torch.inference_mode, so the metric states they leave behind are
+        # inference tensors; fit's validation loop runs under no_grad, where updating those in place raises
+        # "Inplace update to inference tensor outside InferenceMode" (lightning 2.6 + torchmetrics 1.9).
+        # States reset here, outside inference mode, are ordinary tensors.
+        self.val_metrics.reset()
+        self.test_metrics.reset()
 
     def configure_optimizers(self):
         hp = self.hparams

@@ -10,7 +10,7 @@ import inspect
 import os
 from typing import Any, Callable
 
-from fraczoo.models._catalogue import resolve_tag, resolve_weights
+from fraczoo.models._catalogue import is_file_source, resolve_tag, resolve_weights
 from fraczoo.models._registry import datamodule_target, did_you_mean, model_class, split_name
 from fraczoo.models._weights import init_hparams, load_backbone_into, load_state_into
 
@@ -31,20 +31,18 @@ def create_model(name: str, pretrained: bool | str | os.PathLike = False, *,
         if tag is not None:
             resolve_tag(base, tag)  # fail early on a misspelt tag
         model = cls(**hparams)
+    elif pretrained is True:
+        model = _from_weights(cls, base, *resolve_weights(f"{base}.{tag}" if tag else base), hparams)
+    elif isinstance(pretrained, (str, os.PathLike)):
+        model = _from_weights(cls, base, *resolve_weights(pretrained), hparams)
     else:
-        model = _from_weights(cls, base, tag, pretrained, hparams)
+        raise TypeError(f"pretrained must be a bool, a path or a URL, got {type(pretrained).__name__}")
     if init_weights is not None:
         load_backbone(model, init_weights)
     return model
 
 
-def _from_weights(cls, base: str, tag: str | None, pretrained, hparams: dict):
-    if pretrained is True:
-        payload, source = resolve_weights(f"{base}.{tag}" if tag else base)
-    elif isinstance(pretrained, (str, os.PathLike)):
-        payload, source = resolve_weights(pretrained)
-    else:
-        raise TypeError(f"pretrained must be a bool or a path, got {type(pretrained).__name__}")
+def _from_weights(cls, base: str, payload: dict, source: str, hparams: dict):
     if payload.get("model") and payload["model"] != base:
         raise ValueError(f"{source} holds weights of model {payload['model']!r}, not {base!r}; load it with "
                          f"create_model({payload['model']!r}, pretrained=...)")
@@ -58,9 +56,24 @@ def _from_weights(cls, base: str, tag: str | None, pretrained, hparams: dict):
     return model
 
 
-def load_pretrained(name: str, **hparams):
-    """``create_model(name, pretrained=True, **hparams)``."""
-    return create_model(name, pretrained=True, **hparams)
+def load_pretrained(source: str | os.PathLike, *, sha256: str | None = None, **hparams):
+    """A zoo model with pretrained weights. ``source``: a pretrained name (``name`` or ``name.tag``, the same
+    as ``create_model(name, pretrained=True)``), a weights or Lightning checkpoint file, or an http(s) URL
+    of one, downloaded once into ``$FRACZOO_HOME`` and served from there afterwards. ``sha256``: the file's
+    expected hash, checked before it is read. ``hparams`` override the saved hyperparameters."""
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"source must be a pretrained name, a path or a URL (str), got {type(source).__name__}")
+    if not is_file_source(source):
+        if sha256 is not None:
+            raise ValueError("sha256 is for a file or URL; catalogue weights carry their own hash")
+        return create_model(source, pretrained=True, **hparams)
+    payload, where = resolve_weights(source, sha256=sha256)
+    if not payload.get("model"):
+        raise ValueError(f"{where} does not say which zoo model it holds (a checkpoint of a model outside the "
+                         "zoo?); load it with create_model(name, pretrained=path)")
+    cls = model_class(payload["model"])
+    check_hparam_names(cls, hparams, f"model {payload['model']!r}")
+    return _from_weights(cls, payload["model"], payload, where, hparams)
 
 
 def load_backbone(model, source: str | os.PathLike) -> None:

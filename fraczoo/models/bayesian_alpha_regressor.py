@@ -156,7 +156,8 @@ class BayesianAlphaRegressor(ZooModule):
     the beta of beta-NLL (0 = plain NLL); lr, weight_decay, warmup_steps: AdamW with linear warmup and
     cosine decay over the run; buckets: length groups the backbone splits a batch into (saves padding).
     Logs val_loss (the plain NLL, whatever nll_beta), val_mae and val_coverage90 (the fraction of true
-    orders inside the central 90% interval).
+    orders inside the central 90% interval); ``validation_step`` returns the predicted means and stds and the
+    true orders, so ``AlphaPosteriorMonitor`` logs their calibration (``alpha_posterior/*``).
     """
 
     def __init__(self, dim: int = 1, width: int = 32, dilations: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
@@ -211,6 +212,11 @@ class BayesianAlphaRegressor(ZooModule):
 
     def train_logs(self, pred, target):
         return {"train_mae": (pred[0] - target.to(pred[0].dtype)).abs().mean().detach()}
+
+    def validation_outputs(self, pred, target):
+        # AlphaPosteriorMonitor's calibration protocol: one predicted Gaussian and true order per trajectory
+        mean, std = pred
+        return {"alpha_mean": mean.detach(), "alpha_std": std.detach(), "alpha_true": target.to(mean.dtype)}
 
     @torch.no_grad()
     def predict_alpha(self, trajectories, lengths=None, *, batch_size: int = 256,

@@ -38,7 +38,7 @@ TABLE = [
         id="model-pretrained-misspelt-name"),
     row(create_model, {"pretrained": "/no/such/dir/w.pt"}, FileNotFoundError, "weights file not found: /no/such/dir/w.pt",
         args=("neural_fode",), id="model-pretrained-missing-file"),
-    row(create_model, {"pretrained": 3}, TypeError, "pretrained must be a bool or a path, got int", args=("neural_fode",),
+    row(create_model, {"pretrained": 3}, TypeError, "pretrained must be a bool, a path or a URL, got int", args=("neural_fode",),
         id="model-pretrained-int"),
     row(load_pretrained, {}, ValueError, "unknown model 'neural_fod'.*Did you mean 'neural_fode'", args=("neural_fod",),
         id="pretrained-misspelt-model"),
