@@ -44,7 +44,7 @@ TABLE = [
         id="pretrained-misspelt-model"),
     row(load_pretrained, {}, KeyError, "unknown pretrained tag 'feilds'.*Did you mean 'fields'",
         args=("spectral_fractional_cnn.feilds",), id="pretrained-misspelt-tag", needs="spectral_fractional_cnn.fields"),
-    row(load_pretrained, {}, TypeError, "model name must be a str", args=(3,), id="pretrained-name-int"),
+    row(load_pretrained, {}, TypeError, r"source must be a pretrained name, a path or a URL \(str\), got int", args=(3,), id="pretrained-name-int"),
     row(create_datamodule, {}, ValueError, f"unknown model 'fields'; available: {MODELS}", args=("fields",),
         id="datamodule-unknown-model"),
     # ---- unknown hyperparameter keys: a TypeError naming the key, the valid keys and the nearest ones
