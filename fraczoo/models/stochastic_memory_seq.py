@@ -25,7 +25,7 @@ from fraczoo.nn.mixture import FractionalDifferenceMixture
 @register_model(datamodule="fraczoo.datamodules.long_memory:LongMemoryDataModule")
 class StochasticMemorySeq(L.LightningModule):
     def __init__(self, num_orders: int = 8, order_range: tuple[float, float] = (0.0, 0.5), gate: str = "posterior",
-                 temperature: float = 0.5, ar_lags: int = 0, lr: float = 1e-2, weight_decay: float = 0.0,
+                 temperature: float = 0.5, ar_lags: int = 2, lr: float = 1e-2, weight_decay: float = 0.0,
                  init_weights: str | None = None):
         super().__init__()
         check_real(lr, "lr", 0.0, lo_open=True)
