@@ -113,14 +113,15 @@ class CausalTransformer(nn.Module):
 
 
 class CaputoStack(nn.Module):
-    """The previous stochastic_memory_seq (v1): Linear(1, 8), 2 x StochasticFractionalLayer (Caputo L1 memory,
-    k = 32 by_parts-sampled lags in training), Linear(8, 1)."""
+    """The previous stochastic_memory_seq (v1): Linear(1, 8), 2 x StochasticFractionalLayer (Caputo L1 memory),
+    Linear(8, 1). Trained here with the exact memory (num_samples >= T), 5x faster on CPU than its default
+    k = 32 by_parts-sampled lags, with which its model card measured the same val MSE (1.032 after 3 epochs)."""
 
-    def __init__(self, channels: int = 8, layers: int = 2):
+    def __init__(self, channels: int = 8, layers: int = 2, num_samples: int = 4096):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(1, channels), *[
-            StochasticFractionalLayer(channels, num_samples=32, sampler="by_parts", alpha_init=0.3, norm=False)
-            for _ in range(layers)], nn.Linear(channels, 1))
+            StochasticFractionalLayer(channels, num_samples=num_samples, sampler="by_parts", alpha_init=0.3,
+                                      norm=False) for _ in range(layers)], nn.Linear(channels, 1))
 
     def forward(self, x):
         return self.net(x.unsqueeze(-1)).squeeze(-1)
@@ -145,7 +146,7 @@ ABLATIONS = {   # task (a) only: what mattered in the redesign
     "ablation: 4 orders": (lambda: fraczoo.create_model("stochastic_memory_seq", num_orders=4), 1e-2),
     "ablation: 16 orders": (lambda: fraczoo.create_model("stochastic_memory_seq", num_orders=16), 1e-2),
     "ablation: no AR part (ar_lags=0)": (lambda: fraczoo.create_model("stochastic_memory_seq", ar_lags=0), 1e-2),
-    "previous model (v1): 2 Caputo layers, 8 channels, sampled memory": (CaputoStack, 1e-2),
+    "previous model (v1): 2 Caputo-L1 layers, 8 channels (exact memory)": (CaputoStack, 1e-2),
 }
 
 

@@ -21,7 +21,7 @@ that hold g_k to relative error ``tol`` for every lag 1 <= k <= ``horizon``: mea
 
 The history then runs as K decaying sums, updated in O(K) per step (``soe_update``):
 
-    H_i(n+1) = x_n + exp(-s_i) H_i(n),   H_i(0) = 0,    -sum_{k=1}^{n} g_k x_{n-k+1}... ~ -sum_i c_i H_i(n+1),
+    H_i <- x_n + exp(-s_i) H_i   (H_i = 0 before x_0),      -sum_{k=1}^{n+1} g_k x_{n+1-k} ~ -sum_i c_i H_i,
 
 so a stream of any length keeps K numbers per channel. The nodes depend only on ``horizon``, ``tol`` and
 the largest order, not on d itself: several orders (a learned mix) share one state and differ only in c.
