@@ -18,7 +18,7 @@ likelihood with prior softmax(b), i.e. the Bayes mixture of ARFIMA(p, d_j, 0) fo
 beta and phi are learned. The layer is causal: out(n) never depends on x_{n+1}.
 
 Streaming: ``step(x_n)`` gives out(n) from O(K + M p) numbers per channel instead of the whole past: the
-history sums run as K decaying exponential sums (``fraczoo.ops.soe``, K ~ 110 for 10^7 steps at relative
+history sums run as K decaying exponential sums (``fraczoo.ops.soe``, K ~ 120 for 10^7 steps at relative
 kernel error 1e-9), shared by all M orders. ``forecast(history, steps)`` runs a stream over a history and
 continues it with its own forecasts.
 """
