@@ -78,16 +78,17 @@ class FractionalDifferenceMixture(nn.Module):
     def alpha(self) -> Tensor:
         return self.order()
 
-    @property
-    def temperature(self) -> Tensor:
-        return F.softplus(self.raw_temperature)
-
     def _check_input(self, x: Tensor) -> None:
         check_input(x, "input", self.prior)
         if x.ndim != 3:
             raise ValueError(f"input must have shape (batch, time, channels), got {tuple(x.shape)}")
         if x.shape[1] < 2:
             raise ValueError(f"input needs at least 2 time steps, got {x.shape[1]}")
+
+    @property
+    def temperature(self) -> Tensor:
+        """beta of the posterior gate softmax(prior - beta * running squared error), kept > 0 by softplus."""
+        return F.softplus(self.raw_temperature)
 
     def _mix(self, forecasts: Tensor, sq_errors: Tensor) -> Tensor:
         """forecasts, sq_errors (..., M) -> gated mix (...); sq_errors are the running sums L."""
