@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fraczoo._checks import check_choice, check_input, check_int, check_real
+from fraczoo._checks import check_choice, check_input, check_int, check_pair, check_real
 from fraczoo.nn.order import FractionalOrder
 from fraczoo.ops._toeplitz import causal_conv
 from fraczoo.ops.history import gl_weights
@@ -59,12 +59,11 @@ class FractionalDifferenceMixture(nn.Module):
         check_choice(gate, "gate", GATES)
         check_real(temperature, "temperature", 0.0, lo_open=True)
         check_real(stream_tol, "stream_tol", 0.0, 1e-2, lo_open=True, hi_open=False)
-        if (not isinstance(order_range, (tuple, list)) or len(order_range) != 2
-                or not 0 <= check_real(order_range[0], "order_range[0]") < check_real(order_range[1], "order_range[1]") <= 1):
+        low, high = check_pair(order_range, "order_range")
+        if not 0 <= low < high <= 1:
             raise ValueError(f"order_range must be (low, high) with 0 <= low < high <= 1, got {order_range!r}")
         self.num_orders, self.gate, self.ar_lags = num_orders, gate, ar_lags
         self.stream_horizon, self.stream_tol = stream_horizon, stream_tol
-        low, high = map(float, order_range)
         self.order = FractionalOrder(0.5 * (low + high), low=low, high=high, shape=(num_orders,))
         with torch.no_grad():
             p = (torch.arange(num_orders) + 0.5) / num_orders          # evenly spread start
