@@ -63,10 +63,13 @@ RECIPES = {
         "one-step forecasting of ARFIMA(0,d,0) series, d ~ U(0.05, 0.45), 512 steps (LongMemoryDataModule, "
         "seed 0): gated mix of 8 fractional-difference forecasters, 3 epochs (~1 min on 1 CPU thread)",
     ),
+    # made with the Adam recipe config.yaml had before its L-BFGS option (with many noisy trajectories Adam
+    # recovers the order too); the overrides keep these weights' recipe what it was
     "neural_fode.oscillator": (
         "models/neural_fode/config.yaml",
         ["--trainer.logger=false", "--trainer.callbacks=[]", "--trainer.enable_checkpointing=false",
-         "--trainer.default_root_dir=runs/neural_fode.oscillator"],
+         "--trainer.default_root_dir=runs/neural_fode.oscillator", "--model.init_args.optimizer=adam",
+         "--model.init_args.lr=0.01", "--model.init_args.alpha_lr=0.05", "--data.init_args.batch_size=32"],
         "vector field and order of the fractional damped oscillator D^0.8 [x, v] = [v, -2.25 x - 0.3 v] from "
         "256 noisy trajectories (FractionalDynamicsDataModule, seed 0), 40 epochs (~3 min on 1 CPU thread)",
     ),

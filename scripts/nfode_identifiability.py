@@ -24,7 +24,7 @@ import sys
 import torch
 
 from _bench import print_table, progress, run_main, write_json
-from _compare_dynamics import shipped_model_args, train
+from compare_dynamics import shipped_model_args, train
 
 from fraczoo.datamodules.fractional_dynamics import FractionalDynamicsDataModule
 from fraczoo.models.neural_fode import NeuralFODE

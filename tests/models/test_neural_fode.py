@@ -131,6 +131,9 @@ def test_shipped_configs_parse(tmp_path):
         cli = make_cli([*(a for name in names for a in ("--config", str(root / name))), "--trainer.logger=false",
                         f"--trainer.default_root_dir={tmp_path}"], run=False)
         assert isinstance(cli.model, L.LightningModule)
+        # training from scratch: L-BFGS on the full batch; fine-tuning: Adam in mini-batches (the card's table)
+        assert cli.model.hparams.optimizer == ("lbfgs" if len(names) == 1 else "adam")
+        assert (cli.datamodule.hparams.batch_size == cli.datamodule.hparams.train_size) == (len(names) == 1)
 
 
 def test_root_lbfgs_converges_on_a_tiny_loss_where_torch_lbfgs_stalls():
@@ -157,7 +160,7 @@ def test_root_lbfgs_converges_on_a_tiny_loss_where_torch_lbfgs_stalls():
             loss.backward()
             return loss
 
-        first = float(opt.step(closure))
+        first = float(opt.step(closure).detach())
         for _ in range(12):
             opt.step(closure)
         errors[name] = float((x.detach() - x_true).abs().max())

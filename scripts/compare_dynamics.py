@@ -1,7 +1,7 @@
 """Fractional dynamics: neural_fode against an integer-order neural ODE (torchdiffeq), the tool users know.
 
-    python scripts/_compare_dynamics.py                    # 3 seeds (~1 h on 1 CPU thread)
-    python scripts/_compare_dynamics.py --seeds 0 --quick  # smoke run
+    python scripts/compare_dynamics.py                    # 3 seeds (~1 h on 1 CPU thread)
+    python scripts/compare_dynamics.py --seeds 0 --quick  # smoke run
 
 Both models have the same vector-field network (``MLPVectorField`` of the shipped config: 2 -> 32 -> 32 -> 2,
 tanh; neural_fode adds one parameter, the order alpha), the same loss (MSE over the observed trajectories,
@@ -188,12 +188,15 @@ def summarise(runs: list[dict]) -> list[dict]:
 
 def run_dynamics(args) -> dict:
     """Train and score every (system, model, seed); returns {"settings", "runs", "summary"}. ``args``: seeds
-    (list of ints), and optionally evals (default 600), systems (default all) and quick (a few evaluations)."""
+    (list of ints), and optionally evals (default 600), systems and models (default all) and quick (a few
+    evaluations)."""
     torch.set_num_threads(1)
     evals = 20 if getattr(args, "quick", False) else getattr(args, "evals", None) or 600
     systems = getattr(args, "systems", None) or list(SETUPS)
+    models = getattr(args, "models", None) or list(MODELS)
     jobs = [(system, kind, seed) for system in systems for seed in args.seeds
-            for kind in ("neural_fode", "neural_ode") + (ABLATIONS if system == "relaxation" else ())]
+            for kind in ("neural_fode", "neural_ode") + (ABLATIONS if system == "relaxation" else ())
+            if kind in models]
     runs = []
     for system, kind, seed in progress(jobs, "dynamics"):
         runs.append(run_one(system, kind, seed, evals))
@@ -206,7 +209,8 @@ def run_dynamics(args) -> dict:
     settings = {"evals": evals, "order_tol": ORDER_TOL, "setups": {k: dict(zip(("alpha", "initial_states", "T"), v))
                                                                    for k, v in SETUPS.items() if k in systems},
                 "observed_steps": N_OBS, "extrapolation": "(T, 10 T]", "model_args": shipped_model_args(),
-                "neural_ode": "torchdiffeq.odeint dopri5, rtol 1e-6, atol 1e-8"}
+                "neural_ode": "torchdiffeq.odeint dopri5, rtol 1e-6, atol 1e-8",
+                "models": sorted({kind for _, kind, _ in jobs})}
     return {"settings": settings, "runs": runs, "summary": summary}
 
 
@@ -215,6 +219,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--evals", type=int, default=600, help="evaluations of loss and gradient per run")
     parser.add_argument("--systems", nargs="+", choices=list(SETUPS), default=None)
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=None,
+                        help="models to train (default: all; the ablations run on relaxation only)")
     parser.add_argument("--quick", action="store_true", help="20 evaluations per run (smoke run)")
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/compare_dynamics.json)")
     args = parser.parse_args()
