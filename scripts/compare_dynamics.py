@@ -1,6 +1,6 @@
 """Fractional dynamics: neural_fode against an integer-order neural ODE (torchdiffeq), the tool users know.
 
-    python scripts/compare_dynamics.py                    # 3 seeds (~1 h on 1 CPU thread)
+    python scripts/compare_dynamics.py                    # 3 seeds (~45 min on 1 CPU thread)
     python scripts/compare_dynamics.py --seeds 0 --quick  # smoke run
 
 Both models have the same vector-field network (``MLPVectorField`` of the shipped config: 2 -> 32 -> 32 -> 2,
