@@ -21,14 +21,14 @@ Writes ``benchmarks/compare_andi_generators_<dim>d.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
-ROOT = Path(__file__).resolve().parent.parent
+from _bench import run_main, write_json
+
 TIMES = (1, 2, 5, 10, 100, 999)
 TAMSD_LAGS = (2, 4, 16, 64, 256)
 
@@ -125,14 +125,9 @@ def main(argv=None) -> dict:
             f"{m} {task['model_share'][m]:.3f}/{task['model_share_expected'][m]:.3f}" for m in task["model_share"]))
         print("  TAMSD-fit exponent, official vs simulate(balance='challenge'), KS p per model (T >= 50): "
               + ", ".join(f"{m} {p:.3f}" for m, p in task["tamsd_alpha_ks_p"].items()))
-    out = args.out or ROOT / "benchmarks" / f"compare_andi_generators_{args.dim}d.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_json(f"compare_andi_generators_{args.dim}d", result, out=args.out)
     return result
 
 
 if __name__ == "__main__":
-    from _bench import run_main
-
     run_main(main)

@@ -4,9 +4,9 @@
     python scripts/eval_alpha_regressor.py --weights bayesian_alpha_regressor.andi1d --official --n 20000 --seed 2
 
 Data: ``n`` trajectories from ``fraczoo.datamodules.andi.simulate`` with all five models (``--balance
-model``: equally likely, alpha uniform in each model's challenge range; ``--balance challenge``: the
-organisers' task-1 mix), the challenge's noise and lengths uniform in 10..1000, from ``seed`` (use one
-the training never saw). ``--official``: instead the organisers' own task-1 set of (dim, n, seed),
+model``: equally likely, alpha uniform in each model's challenge range, lengths uniform in 10..1000;
+``--balance challenge``: the organisers' task-1 mix, lengths 10..999) and the challenge's noise, from
+``seed`` (use one the training never saw). ``--official``: instead the organisers' own task-1 set of (dim, n, seed),
 ``data/andi_official/task1_<dim>d_n<n>_seed<seed>.npz`` (made by ``scripts/andi_official.sh task1 --dim
 <dim> --n <n> --seed <seed>``; lengths 10..999), or the file given by ``--data``. The pretrained recipes
 validate on the official seed-1 sets: evaluate on another seed.
@@ -140,9 +140,10 @@ def main(argv=None) -> dict:
             sys.exit(f"{path} holds {len(data)} {data.positions.shape[-1]}-D trajectories, not {args.n} {dim}-D")
         source = f"official: andi_datasets challenge_theory_dataset task 1 ({path.name}), lengths 10..999"
     else:
-        data = simulate(args.n, dim=dim, length=(10, 1000), noise=True, balance=args.balance, seed=args.seed,
+        longest = 999 if args.balance == "challenge" else 1000  # the organisers' task 1: 10..999
+        data = simulate(args.n, dim=dim, length=(10, longest), noise=True, balance=args.balance, seed=args.seed,
                         dtype=np.float32, progress=True)
-        source = (f"andi.simulate: attm/ctrw/fbm/lw/sbm, balance={args.balance}, challenge noise, lengths 10..1000")
+        source = f"andi.simulate: attm/ctrw/fbm/lw/sbm, balance={args.balance}, challenge noise, lengths 10..{longest}"
     sim_seconds = time.time() - start
     start = time.time()
     mean, std = model.predict_alpha(torch.from_numpy(data.positions), torch.from_numpy(data.lengths))
