@@ -73,7 +73,7 @@ RECIPES = {
         ["--trainer.logger=false", "--trainer.callbacks=[]", "--trainer.enable_checkpointing=false",
          "--trainer.default_root_dir=runs/stochastic_memory_seq.arfima"],
         "one-step forecasting of ARFIMA(0,d,0) series, d ~ U(0.05, 0.45), 512 steps (LongMemoryDataModule, "
-        "seed 0), 3 epochs with k = 32 by_parts-sampled lags (~1-2 min on 1 CPU thread)",
+        "seed 0): gated mix of 8 fractional-difference forecasters, 3 epochs (~1 min on 1 CPU thread)",
     ),
     "neural_fode.oscillator": (
         "models/neural_fode/config.yaml",
@@ -97,7 +97,7 @@ def _fit(config: str, overrides: list[str], init: dict | None):
 
 def _weights_from_git(start: dict) -> dict:
     """Full state dict of a weights file as committed in git: ``{"git": "<commit>:<path>", "sha256": ...}``."""
-    from fraczoo.hub import read_weights
+    from fraczoo.models._weights import read_weights
 
     blob = subprocess.run(["git", "-C", str(ROOT), "show", start["git"]], check=True, capture_output=True).stdout
     if hashlib.sha256(blob).hexdigest() != start["sha256"]:
@@ -109,7 +109,8 @@ def _weights_from_git(start: dict) -> dict:
 
 
 def make(key: str) -> dict:
-    from fraczoo.hub import catalogue_dir, read_weights, save_weights
+    from fraczoo.models._catalogue import catalogue_dir
+    from fraczoo.models._weights import read_weights, save_weights
 
     config, overrides, description = RECIPES[key]
     stages = overrides if overrides and isinstance(overrides[0], (list, dict)) else [overrides]
@@ -120,9 +121,10 @@ def make(key: str) -> dict:
     # the last stage always runs
     for i in range(len(stages) - 1, 0, -1):
         cache = STAGES / f"{key}.stage{i}.pt"
-        if cache.is_file() and read_weights(cache).get("recipe") == {"config": config, "stages": stages[:i]}:
+        cached = read_weights(cache) if cache.is_file() else {}
+        if cached.get("recipe") == {"config": config, "stages": stages[:i]}:
             print(f"{key}: stage {i}/{len(stages)} taken from {cache}")
-            state, first = read_weights(cache)["state_dict"], i
+            state, first = cached["state_dict"], i
             break
     for i, stage in enumerate(stages[first:], first + 1):
         if isinstance(stage, dict):  # full weights to start from (first stage only)

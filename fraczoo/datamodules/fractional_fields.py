@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import TensorDataset
 
-from fraczoo.datamodules._splits import TensorSplitDataModule, check_pair
-from fraczoo.ops._checks import check_int
+from fraczoo._checks import check_int, check_pair
+from fraczoo.datamodules._splits import TensorSplitDataModule
 
 
 def fractional_gaussian_field(hurst: torch.Tensor, size: int, *, generator: torch.Generator | None = None,
@@ -49,21 +49,14 @@ class FractionalFieldDataModule(TensorSplitDataModule):
                                 ("test_size", test_size, 1), ("batch_size", batch_size, 1),
                                 ("seed", seed, 0), ("num_workers", num_workers, 0)):
             check_int(value, arg, low)
-        lo, hi = check_pair("hurst_range", hurst_range)
+        lo, hi = check_pair(hurst_range, "hurst_range")
         if not 0 < lo < hi < 1:
             raise ValueError(f"hurst_range must satisfy 0 < low < high < 1, got {tuple(hurst_range)}")
         self.save_hyperparameters()
-        self.splits: dict[str, TensorDataset] = {}
 
-    def _simulate(self, n: int, stream: int) -> TensorDataset:
-        gen = torch.Generator().manual_seed(self.hparams.seed * 1000 + stream)
+    def simulate(self, n: int, stream: int) -> TensorDataset:
+        gen = self.generator(stream)
         lo, hi = self.hparams.hurst_range
         hurst = lo + (hi - lo) * torch.rand(n, generator=gen, dtype=torch.float64)
         x = fractional_gaussian_field(hurst, self.hparams.size, generator=gen)
         return TensorDataset(x.unsqueeze(1), hurst.float())
-
-    def setup(self, stage: str | None = None) -> None:
-        sizes = {"train": self.hparams.train_size, "val": self.hparams.val_size, "test": self.hparams.test_size}
-        for stream, (split, n) in enumerate(sizes.items()):
-            if split not in self.splits:
-                self.splits[split] = self._simulate(n, stream)

@@ -114,7 +114,7 @@ def test_shipped_configs_parse(tmp_path):
     from fraczoo.cli import make_cli
 
     root = Path(__file__).resolve().parents[2] / "models" / "spectral_fractional_cnn"
-    for config in ("config.yaml", "finetune.yaml"):
-        cli = make_cli(["--config", str(root / config), "--trainer.logger=false",
+    for names in (["config.yaml"], ["config.yaml", "finetune.yaml"]):
+        cli = make_cli([*(a for name in names for a in ("--config", str(root / name))), "--trainer.logger=false",
                                f"--trainer.default_root_dir={tmp_path}"], run=False)
         assert isinstance(cli.model, L.LightningModule)
