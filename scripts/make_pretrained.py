@@ -53,13 +53,15 @@ def _andi_official(dim: int, epochs: int, lr: float, seed: int) -> list[str]:
 RECIPES = {
     "bayesian_alpha_regressor.andi1d": (
         "models/bayesian_alpha_regressor/config.yaml",
-        [_andi_start(1, "c3f1efa48e0e7916c1bee59ae97c250fdd8212480fa47ddf068a764b40abc6ad"), _andi_official(1, 4, 0.001, 3)],
+        [_andi_start(1, "c3f1efa48e0e7916c1bee59ae97c250fdd8212480fa47ddf068a764b40abc6ad"),
+         _andi_official(1, 4, 0.001, 3)],
         "alpha (Gaussian mean, std) of 1D AnDi 2020 trajectories: 5 models, challenge noise, lengths 10..999; "
         "the former 12 + 12 + 6-epoch weights fine-tuned for 4 epochs on the organisers' task-1 mix",
     ),
     "bayesian_alpha_regressor.andi2d": (
         "models/bayesian_alpha_regressor/config.yaml",
-        [_andi_start(2, "6967e0b6903c70473cd00f1c691e4394b75e919c33437689762e6df47b577074"), _andi_official(2, 4, 0.001, 3), _andi_official(2, 1, 0.0002, 4)],
+        [_andi_start(2, "6967e0b6903c70473cd00f1c691e4394b75e919c33437689762e6df47b577074"),
+         _andi_official(2, 4, 0.001, 3), _andi_official(2, 1, 0.0002, 4)],
         "alpha (Gaussian mean, std) of 2D AnDi 2020 trajectories: 5 models, challenge noise, lengths 10..999; "
         "the former 12 + 12-epoch weights fine-tuned for 4 + 1 epochs on the organisers' task-1 mix",
     ),

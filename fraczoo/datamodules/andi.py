@@ -4,8 +4,9 @@ Muñoz-Gil et al., Nat. Commun. 12, 6253 (2021). ``simulate`` draws, per traject
 attm, ctrw, fbm, lw, sbm (labels 0..4, the challenge's order), an anomalous exponent alpha uniform in
 the challenge's range for that model (``ALPHA_RANGE``: the hull of its 0.05-spaced grid), or with
 ``balance="challenge"`` model and exponent (on the grid) in the proportions of the organisers' task-1
-sets, and a length uniform in ``length = (min, max)`` (the organisers' task 1: 10..999). Every trajectory is simulated at the maximum length, corrupted,
-then cut to its own length, like the organisers' ``challenge_theory_dataset``:
+sets, and a length uniform in ``length = (min, max)`` (the organisers' task 1: 10..999). Every
+trajectory is simulated at the maximum length, corrupted, then cut to its own length, like the
+organisers' ``challenge_theory_dataset``:
 
 1. displacements normalised to unit standard deviation, per trajectory and coordinate, over the
    whole simulated trajectory;
@@ -27,7 +28,8 @@ from fraczoo.datamodules.andi_models import (MODEL_NAMES, SIMULATORS, as_generat
                                              fgn_autocovariance, lw, sbm)
 
 __all__ = ["MODEL_NAMES", "ALPHA_RANGE", "LOCALIZATION_NOISE", "CHALLENGE_EXPONENTS", "Trajectories", "simulate",
-           "corrupt", "normalize_displacements", "challenge_task1_counts", "attm", "ctrw", "fbm", "lw", "sbm", "fgn_autocovariance"]
+           "corrupt", "normalize_displacements", "challenge_task1_counts", "attm", "ctrw", "fbm", "lw", "sbm",
+           "fgn_autocovariance"]
 
 # alpha ranges used in the challenge data (its grid 0.05, 0.10, ..., 2.00 per model; fBm cannot be ballistic)
 ALPHA_RANGE = {"attm": (0.05, 1.0), "ctrw": (0.05, 1.0), "fbm": (0.05, 1.95), "lw": (1.05, 2.0),
@@ -184,7 +186,8 @@ def simulate(n: int, *, models: Sequence[str] = MODEL_NAMES, dim: int = 1, lengt
     output, still starting at 0); balance: "model" (each model equally likely, alpha uniform in its
     range), "alpha" (alpha uniform on the union of the ranges, then a model uniformly among those
     covering it) or "challenge" (model and alpha, on the 0.05 grid, in the proportions of the
-    organisers' task-1 sets, ``challenge_task1_counts``: alpha <= 1 only attm/ctrw); rng: a numpy Generator, or seed: an int (at most one of the two); dtype: of the
+    organisers' task-1 sets, ``challenge_task1_counts``: alpha <= 1 only attm/ctrw); rng: a numpy
+    Generator, or seed: an int (at most one of the two); dtype: of the
     returned positions (simulation runs in float64; float32 halves the memory of large sets);
     progress: show a progress bar over the simulated chunks (large sets). Interrupting (Ctrl-C) raises
     KeyboardInterrupt and returns nothing partial.
