@@ -1,7 +1,7 @@
 """Evaluate a bayesian_alpha_regressor on fresh AnDi 2020 data against a time-averaged MSD fit.
 
     python scripts/eval_alpha_regressor.py --weights bayesian_alpha_regressor.andi1d --dim 1 --n 20000 --seed 12345
-    python scripts/eval_alpha_regressor.py --weights bayesian_alpha_regressor.andi1d --official --n 20000 --seed 2
+    python scripts/eval_alpha_regressor.py --weights bayesian_alpha_regressor.andi1d --official --n 20000 --seed 10
 
 Data: ``n`` trajectories from ``fraczoo.datamodules.andi.simulate`` with all five models (``--balance
 model``: equally likely, alpha uniform in each model's challenge range, lengths uniform in 10..1000;
