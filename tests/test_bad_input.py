@@ -376,7 +376,7 @@ FODE = [
     row(fodeint, (decay, Y0, T_GRID, 0.5), {"method": "l1", "implicit": "broyden"}, ValueError,
         "implicit must be one of 'fixed_point', 'newton'; got 'broyden'", "fode-implicit"),
     row(fodeint, (decay, Y0, T_GRID, 0.5), {"foo": 1}, TypeError,
-        r"unexpected option\(s\) 'foo' for method='pece', gradient='direct'; allowed: corrector_steps, stats",
+        r"unexpected option\(s\) 'foo' for method='pece', gradient='direct'; allowed: corrector_steps, parallel, stats",
         "fode-unknown-option"),
     row(fodeint, (decay, Y0, T_GRID, 0.5), {"method": "l1", "gradient": "deq", "anderson_m": -1}, ValueError,
         "anderson_m must be an int >= 0, got -1", "fode-anderson"),

@@ -9,6 +9,7 @@ from fraczoo._checks import check_choice
 from fraczoo.fode._adjoint import solve_adjoint
 from fraczoo.fode._deq import solve_deq
 from fraczoo.fode._options import parse_options
+from fraczoo.fode._parallel import choose_parallel
 from fraczoo.fode._problem import Problem
 from fraczoo.fode._solvers import SOLVERS, solve_direct
 
@@ -64,5 +65,7 @@ def fodeint(func: Callable, y0: Tensor, t: Tensor, alpha, *, method: str = "pece
     if gradient == "deq" and not SOLVERS[method].fixed_point:
         raise ValueError("gradient='deq' needs an implicit scheme (a fixed point Y = y0 + W F(Y)); "
                          "use method='trapezoid' or 'l1' (PECE is explicit)")
+    opts.parallel = choose_parallel(prob, opts, SOLVERS[method].fixed_point)
+    opts.stats["parallel"] = opts.parallel
     out = GRADIENTS[gradient](prob, opts)
     return out.reshape((prob.N,) + prob.shape)

@@ -126,20 +126,28 @@ class OnlineHistory:
             self.levels_rows[k] = op
         return op
 
+    def _allocate(self, x: Tensor, single: bool) -> None:
+        state = tuple(x.shape) if single else tuple(x.shape[1:])
+        self.h_buf = x.new_zeros((self.n_out, self.K) + state)
+        if self.base is not None:
+            self.h_buf += self.base.transpose(0, 1)
+        self.x_buf = x.new_empty((self.n_out,) + tuple(x.shape))
+        self.levels_rows: dict[int, Tensor] = {}
+
     def _push_buffer(self, x: Tensor, m: int, k: int, single: bool) -> Tensor:
         # time-major buffers: the rows a square reads or updates are one contiguous block. Row m of
         # h_buf is final once x_{m-1} is pushed (later squares only add to rows after it).
         if self.h_buf is None:
-            state = tuple(x.shape) if single else tuple(x.shape[1:])
-            self.h_buf = x.new_zeros((self.n_out, self.K) + state)
-            if self.base is not None:
-                self.h_buf += self.base.transpose(0, 1)
-            self.x_buf = x.new_empty((self.n_out,) + tuple(x.shape))
-            self.levels_rows: dict[int, Tensor] = {}
+            self._allocate(x, single)
         self.x_buf[m - 1] = x
         h_m = self.h_buf[m]
         if k == 0:
             return h_m.addcmul_(self.w1, x)
+        self._fire(m, k, single)
+        return h_m
+
+    def _fire(self, m: int, k: int, single: bool) -> None:
+        """Add the square of level k whose source block ends at m to the buffered rows [m, m + 2^k)."""
         s = 1 << k
         end = min(m + s, self.n_out)
         block = self.x_buf[m - s:m]
@@ -149,7 +157,35 @@ class OnlineHistory:
         else:
             part = self._square(k, block, single)  # (K, s, *S)
             self.h_buf[m:end].add_(part[:, :end - m].transpose(0, 1))
-        return h_m
+
+    # -- whole blocks (the parallel-in-time solver) -------------------------------------------------
+    def push_block(self, xs: Tensor) -> None:
+        """Push the rows x_c .. x_{c+L-1} at once (c = rows pushed so far; no-grad path only), for a
+        caller that solves the block [c, c + L) itself and needs from this object only the history of
+        the rows before it (``rows``). The block must be dyadic: L a power of two dividing c (c = 0:
+        any power of two; the last block may be shorter). Then every pair (n, j), j < c <= n, lies in a
+        square whose source block ends at a block boundary (the highest differing bit of n and j is at
+        least log2 L), so firing the one square that ends at c + L is enough: the squares inside the
+        block are skipped, and the rows a next dyadic block can cover, [m, m + lowbit(m)) with
+        m = c + L, hold exactly the history of everything pushed (later rows are still partial)."""
+        if self.track_grad:
+            raise RuntimeError("push_block needs the no-grad path (track_grad=False)")
+        L = xs.shape[0]
+        c = self.count
+        single = xs.ndim == self.kernel.ndim - 1
+        if self.h_buf is None:
+            self._allocate(xs[0], single)
+        self.x_buf[c:c + L] = xs
+        self.count = m = c + L
+        if m < self.n_out:
+            self._fire(m, (m & -m).bit_length() - 1, single)
+
+    def rows(self, a: int, b: int) -> Tensor:
+        """base_n + H_n for n in [a, b), shape (b - a, K, *S): final for n <= the rows pushed so far
+        (needs ``base`` until something is pushed)."""
+        if self.h_buf is None:
+            return self.base[:, a:b].transpose(0, 1)
+        return self.h_buf[a:b]
 
     def _push_graph(self, x: Tensor, m: int, k: int, single: bool) -> Tensor:
         segs = self.segments
