@@ -213,6 +213,49 @@ class OnlineHistory:
         return row if self.base is None else row + self.base[:, m]
 
 
+# Under autograd, grids of up to this many points sum their history directly (``DenseHistory``).
+DENSE_STEPS = 64
+
+
+class DenseHistory:
+    """``OnlineHistory``'s results by direct sums, for short grids under autograd.
+
+    Each pushed row x_j is added at once to the sums of all later rows, F <- F + w_{. - j} x_j with
+    F (n_out, K, *S) starting at ``base``, and base_m + H_m is then row m of F: O(n_out) work per step,
+    but two tensor operations (and autograd nodes) instead of the tiling's ten or so, which is what a
+    short solve pays for. Same layout and ``push`` / ``push_split`` as ``OnlineHistory``; one signal
+    for all kernels (x of shape S).
+    """
+
+    def __init__(self, kernel: Tensor, n_out: int, *, base: Tensor):
+        idx = torch.arange(n_out, device=kernel.device)
+        lag = idx[:, None] - idx[None, :]  # m - j
+        cols = kernel[lag.clamp(min=0)] * (lag > 0).to(kernel.dtype).reshape((n_out, n_out) + (1,) * (kernel.ndim - 1))
+        self.cols = cols.unbind(1)  # cols[j][m] = w_{m-j} (m > j), else 0: (n_out, K, *wshape)
+        self.sums = base.transpose(0, 1)  # (n_out, K, *S)
+        self.count = 0
+
+    def _add(self, x: Tensor) -> int:
+        self.sums = torch.addcmul(self.sums, self.cols[self.count], x)
+        self.count += 1
+        return self.count
+
+    def push(self, x: Tensor) -> Tensor:
+        return self.sums[self._add(x)]
+
+    def push_split(self, x: Tensor) -> tuple[Tensor, ...]:
+        m = self._add(x)
+        return (self.sums[m, 0],) if self.sums.shape[1] == 1 else self.sums[m].unbind(0)
+
+
+def history(kernel: Tensor, n_out: int, *, base: Tensor):
+    """The history sums of a time stepper: ``DenseHistory`` for short grids under autograd, else
+    ``OnlineHistory`` (O(N log^2 N))."""
+    if torch.is_grad_enabled() and n_out <= DENSE_STEPS:
+        return DenseHistory(kernel, n_out, base=base)
+    return OnlineHistory(kernel, n_out, base=base)
+
+
 class Trajectory:
     """Rows y_0, ..., y_{N-1} of a solution, written one step at a time.
 
