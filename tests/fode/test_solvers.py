@@ -187,6 +187,22 @@ def test_newton_corrector_matches_fixed_point_and_handles_stiff():
     assert torch.isfinite(y).all() and float(y[-1].abs().max()) < 0.05
 
 
+@pytest.mark.parametrize("orders", [[0.6], [0.45, 0.85]])
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("n", [30, 100])
+def test_history_under_autograd_equals_no_grad_solve(method, n, orders):
+    # short grids under autograd sum their history directly (DenseHistory), longer ones and no-grad solves
+    # with the blocked FFT tiling (OnlineHistory): the same numbers up to rounding
+    y0 = torch.tensor([[1.0, -0.5], [0.2, 0.7]], dtype=F64, requires_grad=True)
+    alpha = torch.tensor(orders, dtype=F64)
+    f = lambda s, y: -y + 0.5 * torch.sin(y.flip(-1)) + torch.cos(s)  # noqa: E731
+    t = grid(n, 2.0)
+    with_grad = fodeint(f, y0, t, alpha, method=method, parallel=False)
+    with torch.no_grad():
+        without = fodeint(f, y0, t, alpha, method=method, parallel=False)
+    assert with_grad.requires_grad and torch.allclose(with_grad, without, rtol=0, atol=1e-14)
+
+
 def test_stats_filled():
     stats = {}
     fodeint(lambda s, y: -y, torch.ones(1, dtype=F64), grid(10), 0.5, method="trapezoid", stats=stats)
