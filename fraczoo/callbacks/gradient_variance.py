@@ -184,6 +184,8 @@ class GradientVarianceMonitor(Callback):
         self.groups, self.ema_decay, self.mode = groups, float(ema_decay), mode
         self._hook: GradientNormHook | None = None
         self._hook_params: tuple[list[str], list[Tensor]] = ([], [])
+        self._hook_groups: list[list[str]] | None = None
+        self._pending = None  # ddp_hook: (all-reduce work, its tensor, |g_avg|^2, trainer, module, step)
         self._rank_samples = 0  # samples this rank has seen in the current optimizer step (ddp_hook)
         self.ema: dict[str, dict[str, float]] = {}   # group -> {"trace", "signal", "count"}
         self.last_metrics: dict[str, float] = {}
@@ -245,6 +247,7 @@ class GradientVarianceMonitor(Callback):
             return
         named = [(n, p) for n, p in pl_module.named_parameters() if p.requires_grad]
         self._hook_params = ([n for n, _ in named], [p for _, p in named])
+        self._hook_groups = None
         self._hook = GradientNormHook(self._hook_params[1], pl_module.device, ddp.process_group)
         self._hook.register(ddp)
         self._rank_samples = 0
@@ -274,31 +277,40 @@ class GradientVarianceMonitor(Callback):
         if not self._hook.active or buckets == 0 or trainer.global_step == self._last_step:
             return  # not a measured step, or several optimizers: the first one measures
         self._last_step = trainer.global_step
-        metrics = self.finish_ddp_step(trainer, pl_module, local_sq, mean_sq, samples)
-        if metrics:
-            self.last_metrics = metrics
-            log_to_loggers(trainer, metrics, trainer.global_step)
-
-    def finish_ddp_step(self, trainer, pl_module, local_sq: Tensor, mean_sq: Tensor, samples: int) -> dict[str, float]:
-        """Statistics of one DDP step from this rank's |g_rank|^2 and the shared |g_avg|^2 per parameter
-        (all ranks must call it together: one all-reduce of (#parameters + 1) numbers)."""
-        world = trainer.world_size
+        self._finish_ddp_step()  # the previous step's numbers have long arrived
         if samples <= 0:
             self._warn_once("batch", "could not find a batch dimension (no tensor in the batch); no statistics")
-            samples = math.inf  # keeps the collective below in step with the other ranks
-        summed = trainer.strategy.reduce(torch.cat([local_sq, local_sq.new_tensor([1.0 / samples])]),
-                                         reduce_op="sum")
+        # this rank's |g_rank|^2 per parameter and 1/b, summed over ranks without waiting for it
+        summed = torch.cat([local_sq, local_sq.new_tensor([1.0 / samples if samples > 0 else math.inf])])
+        work = torch.distributed.all_reduce(summed, group=self._hook.group, async_op=True)
+        self._pending = (work, summed, mean_sq, trainer, pl_module, trainer.global_step)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._finish_ddp_step()
+
+    def _finish_ddp_step(self) -> None:
+        """Statistics of the last DDP step measured (``mode="ddp_hook"``), once its all-reduce is done."""
+        if self._pending is None:
+            return
+        work, summed, mean_sq, trainer, pl_module, step = self._pending
+        self._pending = None
+        work.wait()
+        world = trainer.world_size
         inv_b = float(summed[-1]) / world
-        if not inv_b > 0:
-            return {}
         scale = _grad_scale(trainer)
         small = (summed[:-1] / world / scale ** 2).tolist()
         big = (mean_sq / scale ** 2).tolist()
-        if not all(map(math.isfinite, small + big)):  # e.g. an fp16 overflow step that the scaler skips
-            return {}
-        b_small = 1.0 / inv_b
+        if not (0 < inv_b < math.inf and all(map(math.isfinite, small + big))):
+            return  # a rank without a batch size, or an fp16 overflow step that the scaler skips
         names, params = self._hook_params
-        return self._statistics(trainer, pl_module, names, params, small, big, b_small, world * b_small, world)
+        if self._hook_groups is None:  # the same parameters all fit long: find their groups once
+            self._hook_groups = self._group_names(trainer, pl_module, names, params)
+        b_small = 1.0 / inv_b
+        metrics = self._statistics(trainer, pl_module, names, params, small, big, b_small, world * b_small, world,
+                                   self._hook_groups)
+        if metrics:
+            self.last_metrics = metrics
+            log_to_loggers(trainer, metrics, step)
 
     def measure(self, trainer, pl_module, batch, batch_idx: int = 0) -> dict[str, float]:
         """Measure the statistics on ``batch`` (all ranks must call it together) and update the EMAs."""
@@ -340,10 +352,14 @@ class GradientVarianceMonitor(Callback):
         return self._statistics(trainer, pl_module, names, params, small_mean, big_sq, b_small, b_big, count)
 
     def _statistics(self, trainer, pl_module, names: list[str], params: list[Tensor], small: list[float],
-                    big: list[float], b_small: float, b_big: float, count: float) -> dict[str, float]:
-        """Metrics from per-parameter |G_small|^2 (mean over the K small batches) and |G_big|^2."""
+                    big: list[float], b_small: float, b_big: float, count: float,
+                    members: list[list[str]] | None = None) -> dict[str, float]:
+        """Metrics from per-parameter |G_small|^2 (mean over the K small batches) and |G_big|^2;
+        ``members``: each parameter's groups (default: ``_group_names``)."""
         per_group: dict[str, list[float]] = {}
-        for i, groups in enumerate(self._group_names(trainer, pl_module, names, params)):
+        if members is None:
+            members = self._group_names(trainer, pl_module, names, params)
+        for i, groups in enumerate(members):
             small_i, big_i = small[i], big[i]
             for g in groups:
                 acc = per_group.setdefault(g, [0.0, 0.0])
@@ -377,6 +393,7 @@ class GradientVarianceMonitor(Callback):
 
     # --- checkpointing ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
+        self._finish_ddp_step()  # a local wait: the all-reduce was started on every rank
         return {"ema": {g: dict(s) for g, s in self.ema.items()}, "last_step": self._last_step,
                 "last_metrics": dict(self.last_metrics)}
 
