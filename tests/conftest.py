@@ -17,7 +17,7 @@ ZOO_SMALL = {
         hparams=dict(channels=[3, 4], hidden=8, alpha_init=0.9, directional=True, lr=1e-2),
         data=dict(size=8, train_size=8, val_size=4, test_size=4, batch_size=4)),
     "stochastic_memory_seq": dict(
-        hparams=dict(channels=4, num_layers=1, num_samples=4, alpha_init=0.4, layer_norm=True, lr=1e-2),
+        hparams=dict(num_orders=3, order_range=[0.1, 0.45], gate="posterior", temperature=0.4, ar_lags=1, lr=1e-2),
         data=dict(length=17, train_size=8, val_size=4, test_size=4, batch_size=4)),
 }
 

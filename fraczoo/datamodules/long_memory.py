@@ -75,18 +75,34 @@ def arfima(d: Tensor, length: int, *, generator: torch.Generator | None = None) 
     return circulant_sample(arfima_autocovariance(_as_1d(d, "d"), length), generator)
 
 
+def _durbin_levinson(acvf: Tensor):
+    """Yields (t, phi_t, v_t), t = 1..n-1: x_hat_t = sum_j phi_t[..., j] x_{t-1-j} is the best linear forecast
+    of x_t from x_0..x_{t-1} and v_t its MSE (Brockwell & Davis 1991, sec. 5.2); acvf (..., n) float64."""
+    n = acvf.shape[-1]
+    phi = acvf.new_zeros(*acvf.shape[:-1], 0)
+    v = acvf[..., 0]
+    for t in range(1, n):
+        kappa = (acvf[..., t] - (phi * acvf[..., 1:t].flip(-1)).sum(-1)) / v
+        phi = torch.cat([phi - kappa[..., None] * phi.flip(-1), kappa[..., None]], -1)
+        v = v * (1 - kappa ** 2)
+        yield t, phi, v
+
+
 def one_step_mse(acvf: Tensor) -> Tensor:
     """Best linear one-step prediction MSE v_t of x_t from x_0..x_{t-1}, t = 0..n-1 (v_0 = gamma(0)),
     by the Durbin-Levinson recursion (Brockwell & Davis 1991, sec. 5.2); acvf (..., n) -> (..., n)."""
     acvf = acvf.to(torch.float64)
-    n = acvf.shape[-1]
-    phi = acvf.new_zeros(*acvf.shape[:-1], 0)
-    v = [acvf[..., 0]]
-    for t in range(1, n):
-        kappa = (acvf[..., t] - (phi * acvf[..., 1:t].flip(-1)).sum(-1)) / v[-1]
-        phi = torch.cat([phi - kappa[..., None] * phi.flip(-1), kappa[..., None]], -1)
-        v.append(v[-1] * (1 - kappa ** 2))
-    return torch.stack(v, -1)
+    return torch.stack([acvf[..., 0]] + [v for _, _, v in _durbin_levinson(acvf)], -1)
+
+
+def best_linear_forecast(series: Tensor, acvf: Tensor) -> Tensor:
+    """The forecasts behind ``one_step_mse``: x_hat_t from x_0..x_{t-1} for every t (x_hat_0 = 0, the mean),
+    series and acvf (..., n) (broadcasting) -> (..., n) float64. O(n^2) per series."""
+    series, acvf = series.to(torch.float64), acvf.to(torch.float64)
+    out = [torch.zeros_like(series[..., 0])]
+    for t, phi, _ in _durbin_levinson(acvf):
+        out.append((phi * series[..., :t].flip(-1)).sum(-1))
+    return torch.stack(out, -1)
 
 
 def _as_1d(value, name: str) -> Tensor:

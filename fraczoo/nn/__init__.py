@@ -1,8 +1,9 @@
 """Layers built on the operator core."""
 from fraczoo.nn.alpha import BetaAlphaLayer, NormalAlphaLayer, ProbabilisticOrder
 from fraczoo.nn.memory import StochasticFractionalLayer
+from fraczoo.nn.mixture import FractionalDifferenceMixture
 from fraczoo.nn.order import FractionalOrder
 from fraczoo.nn.spectral import SpectralFractionalConv2d
 
-__all__ = ["BetaAlphaLayer", "FractionalOrder", "NormalAlphaLayer", "ProbabilisticOrder",
+__all__ = ["BetaAlphaLayer", "FractionalDifferenceMixture", "FractionalOrder", "NormalAlphaLayer", "ProbabilisticOrder",
            "SpectralFractionalConv2d", "StochasticFractionalLayer"]

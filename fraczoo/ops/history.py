@@ -33,7 +33,7 @@ from fraczoo._checks import (as_alpha_tensor, check_alpha, check_choice, check_d
                              check_tensor, order_along)
 from fraczoo.ops._toeplitz import causal_conv
 
-__all__ = ["caputo", "rl_integral", "grunwald_letnikov", "l1_weights", "power_difference",
+__all__ = ["caputo", "rl_integral", "grunwald_letnikov", "gl_weights", "l1_weights", "power_difference",
            "trapezoid_weights", "work_dtype"]
 
 CAPUTO_METHODS = ("l1", "l1-2")
@@ -182,14 +182,30 @@ def l1_weights(alpha, n: int, *, dtype: torch.dtype | None = None,
     """
     check_alpha(alpha, 0.0, 1.0, lo_open=True)
     check_int(n, "n", 0)
-    if isinstance(alpha, Tensor):
-        dtype = dtype or alpha.dtype
-        device = torch.device(device) if device is not None else alpha.device
-    else:
-        dtype = dtype or torch.get_default_dtype()
-        device = torch.device(device) if device is not None else torch.device("cpu")
+    dtype, device = _weights_dtype_device(alpha, dtype, device)
     a = as_alpha_tensor(alpha, torch.empty((), dtype=work_dtype(device), device=device))
     return power_difference(1 - a.unsqueeze(-1), n).to(dtype)
+
+
+def gl_weights(alpha, n: int, *, dtype: torch.dtype | None = None,
+               device: torch.device | str | None = None) -> Tensor:
+    """Grünwald-Letnikov weights g_k = (-1)^k binom(alpha, k), k = 0..n-1: the coefficients of (1 - B)^alpha.
+
+    ``alpha``: float in (0, 2] -> shape (n,); tensor of shape S -> (*S, n). Differentiable in alpha; computed
+    in float64 and cast to ``dtype`` (default alpha's, or torch's default for a float alpha). These are the
+    weights of ``grunwald_letnikov`` and, for 0 < alpha < 1/2, the AR(infinity) coefficients of ARFIMA(0, alpha, 0).
+    """
+    check_alpha(alpha, 0.0, GL_MAX_ALPHA, lo_open=True)
+    check_int(n, "n", 0)
+    dtype, device = _weights_dtype_device(alpha, dtype, device)
+    a = as_alpha_tensor(alpha, torch.empty((), dtype=work_dtype(device), device=device))
+    return _gl_weights(a.unsqueeze(-1), max(n, 2))[..., :n].to(dtype)
+
+
+def _weights_dtype_device(alpha, dtype, device):
+    if isinstance(alpha, Tensor):
+        return dtype or alpha.dtype, torch.device(device) if device is not None else alpha.device
+    return dtype or torch.get_default_dtype(), torch.device(device) if device is not None else torch.device("cpu")
 
 
 # ----------------------------------------------------------------------------------------------

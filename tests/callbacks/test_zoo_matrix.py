@@ -4,20 +4,17 @@ its documented checkpoint state), and under DDP the calibration of predicted ord
 ranks equals the single-process value on the same validation set. One case runs through torchrun."""
 from __future__ import annotations
 
-import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import torch.multiprocessing as mp
 
 import fraczoo
 from tests.callbacks import _zoo_worker as worker
+from tests.callbacks._spawn import free_port, run_ranks
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = fraczoo.list_models()
@@ -32,12 +29,6 @@ GRAD_KEYS = ("grad_var/all/grad_norm", "grad_var/all/noise_trace", "grad_var/all
 TIMEOUT_S = 600
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def single(tmp_path_factory):
     out = tmp_path_factory.mktemp("single")
@@ -46,16 +37,7 @@ def single(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ddp(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ddp")
-    ctx = mp.start_processes(worker.run, args=(2, free_port(), str(out), NAMES), nprocs=2, join=False,
-                             start_method="spawn")
-    deadline = time.monotonic() + TIMEOUT_S
-    while not ctx.join(timeout=2):
-        if time.monotonic() > deadline:
-            for p in ctx.processes:
-                p.kill()
-            pytest.fail(f"the DDP run did not finish in {TIMEOUT_S} s (deadlock?)")
-    return [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
+    return run_ranks(worker.run, tmp_path_factory.mktemp("ddp"), NAMES, timeout_s=TIMEOUT_S)
 
 
 def _check(result: dict, name: str) -> None:

@@ -81,9 +81,10 @@ TABLE = [
     row(create_model, {"state_dim": -1}, ValueError, "state_dim", args=("neural_fode",), id="fode-state_dim-neg"),
     row(create_model, {"depth": 0}, ValueError, "depth", args=("neural_fode",), id="fode-depth-0"),
     row(create_model, {"lr": -1.0}, ValueError, "lr", args=("neural_fode",), id="fode-lr-neg"),
-    row(create_model, {"alpha_init": 1.5}, ValueError, "alpha_init", args=("stochastic_memory_seq",),
-        id="seq-alpha-init-out-of-range"),
-    row(create_model, {"channels": -3}, ValueError, "channels", args=("stochastic_memory_seq",), id="seq-channels-neg"),
+    row(create_model, {"order_range": (0.2, 1.5)}, ValueError, "order_range", args=("stochastic_memory_seq",),
+        id="seq-order-range-out-of-range"),
+    row(create_model, {"num_orders": -3}, ValueError, "num_orders", args=("stochastic_memory_seq",),
+        id="seq-num-orders-neg"),
     row(create_model, {"lr": 0.0}, ValueError, "lr", args=("stochastic_memory_seq",), id="seq-lr-0"),
     # ---- create_datamodule passes its keys to the constructor's own checks
     row(create_datamodule, {"train_size": -1}, ValueError, "train_size must be an int >= 1, got -1",

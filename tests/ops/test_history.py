@@ -519,3 +519,17 @@ def test_bad_method_and_weight_count():
         l1_weights(0.5, -1)
     with pytest.raises(ValueError, match=r"alpha must lie in \(0, 1\]"):
         l1_weights(1.5, 4)
+
+
+def test_gl_weights_are_the_binomial_coefficients_of_one_minus_b_to_the_alpha():
+    from fraczoo.ops.history import gl_weights
+
+    d = torch.tensor([0.3, 1.5], dtype=torch.float64)
+    k = np.arange(6)
+    expected = torch.from_numpy((-1.0) ** k * binom(d.numpy()[:, None], k))
+    torch.testing.assert_close(gl_weights(d, 6), expected, rtol=1e-12, atol=1e-15)
+    assert gl_weights(0.3, 1).tolist() == [1.0] and gl_weights(0.3, 0).shape == (0,)
+    # and they are what grunwald_letnikov applies: (1 - B)^0.3 of an impulse
+    impulse = torch.zeros(6, dtype=torch.float64)
+    impulse[0] = 1.0
+    torch.testing.assert_close(grunwald_letnikov(impulse, 0.3, 1.0), gl_weights(0.3, 6, dtype=torch.float64))
