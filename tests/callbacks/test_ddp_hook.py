@@ -1,16 +1,13 @@
 """GradientVarianceMonitor(mode="ddp_hook") under 2-process CPU DDP (gloo), against the micro-batch mode on
 the same model and data and against a hand computation from the per-rank gradients."""
-import json
 import math
-import socket
 import statistics
-import time
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 from tests.callbacks import _ddp_hook_worker as worker
+from tests.callbacks._spawn import run_ranks
 from tests.callbacks._toy import ToyRegressor, per_chunk_gradients, reference_statistics
 
 pytestmark = pytest.mark.ddp
@@ -18,24 +15,10 @@ TIMEOUT_S = 300
 KEYS = ("signal", "noise_trace", "grad_norm")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp_hook")
-    ctx = mp.start_processes(worker.run, args=(2, free_port(), str(out)), nprocs=2, join=False,
-                             start_method="spawn")
-    deadline = time.monotonic() + TIMEOUT_S
-    while not ctx.join(timeout=2):
-        if time.monotonic() > deadline:
-            for p in ctx.processes:
-                p.kill()
-            pytest.fail(f"the DDP run did not finish in {TIMEOUT_S} s (deadlock?)")
-    return json.loads((out / "rank0.json").read_text())  # rank 0 logs
+    return run_ranks(worker.run, out, timeout_s=TIMEOUT_S)[0]  # rank 0 logs
 
 
 def test_every_step_is_logged_with_the_per_rank_batch_as_small_batch(rows):
