@@ -163,7 +163,10 @@ def small_step_worker(gradient: str, parallel: str, device: str) -> None:
     for _ in range(SMALL["train_steps"]):
         loss = step()
     trained = measure()
-    print(json.dumps({"init": at_init, "trained": trained, "loss": float(loss.detach())}))
+    import fraczoo
+
+    print(json.dumps({"init": at_init, "trained": trained, "loss": float(loss.detach()),
+                      "fraczoo": str(Path(fraczoo.__file__).parent)}))
 
 
 def _run_worker(gradient: str, parallel: str, device: str, source: str | None) -> dict:
@@ -205,6 +208,7 @@ def bench_small_step(device: str, compare_with: str | None, quick: bool = False)
                 row[f"{phase} {key}"] = min(o[phase][key] for o in good)
             row[f"{phase} iterations/step"] = good[0][phase]["iterations_per_step"]
         row["final loss"] = good[0]["loss"]
+        row["package"] = good[0].get("fraczoo", "?")
         rows.append(row)
     print_table(f"neural_fode training step: N = {SMALL['N']}, batch {SMALL['batch']}, MLP 2-{SMALL['hidden']}-"
                 f"{SMALL['hidden']}-2, float32, Adam, 1 thread, {device}; best of {rounds} runs x "
