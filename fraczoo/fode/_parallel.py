@@ -165,8 +165,8 @@ def solve_windows(kernel: Tensor, base: Tensor, make_signal: Callable[[int, int]
     ``start`` (default: ``opts.window``, else FIRST_WINDOW) and with ``opts.adaptive`` a failed window
     is halved and solved again, as are all later ones; without an explicit ``opts.window`` the size is
     also controlled by the sweeps each window took (doubled below GROW_BELOW, halved above
-    SHRINK_ABOVE). ``adaptive=False`` without ``window``: one window of all M steps. Returns (x, h) at the solution, each (M, *S), and the number of signal
-    evaluations per time point; ``stats`` gets the ``{key}_windows``, ``_sweeps``,
+    SHRINK_ABOVE). ``adaptive=False`` without ``window``: one window of all M steps. Returns (x, h) at
+    the solution, each (M, *S), and the number of signal evaluations per time point; ``stats`` gets the ``{key}_windows``, ``_sweeps``,
     ``_max_sweeps_per_window``, ``_window_splits`` counts and ``{key}_largest_window``.
     """
     M = base.shape[0]

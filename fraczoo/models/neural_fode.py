@@ -6,8 +6,9 @@ with ``per_dim_alpha``). A batch (t (B, N), y (B, N, D)) is fitted by solving fr
 ``fraczoo.fode.fodeint`` on the shared grid t[0] and taking the MSE over the whole trajectory.
 ``gradient`` picks how the solver is differentiated: "direct" (backprop through the time stepping),
 "adjoint" (discrete adjoint, memory flat in N) or "deq" (parallel-in-time fixed point + implicit
-function theorem; needs an implicit ``method``); ``parallel`` is fodeint's (None: its automatic choice). Logs val_loss, val_mse and the learned orders
-(alpha/k); when the datamodule knows the true order (``true_alpha``) also val_alpha_error.
+function theorem; needs an implicit ``method``); ``parallel`` is fodeint's (None: its automatic
+choice). Logs val_loss, val_mse and the learned orders (alpha/k); when the datamodule knows the true
+order (``true_alpha``) also val_alpha_error.
 """
 from __future__ import annotations
 
