@@ -33,8 +33,10 @@ grad) and of a solve + backward (direct gradient) over N, batch and network widt
 and a stiff linear one (``_fode_parts.py``); the automatic choice (``parallel=None``) follows it.
 
 Part 4 (``--small-step``): one neural_fode training step (N = 41, batch 4, MLP 2-16-16-2, float32, Adam,
-direct gradient, sequential solver) at initialisation and after 100 training steps on oscillator data
-(the corrector needs more iterations per step as the field stiffens), and the same with the adjoint and
+direct gradient, sequential solver) on oscillator data, timed over the first 30 steps ("init", after 3
+warm-up steps) and over 30 steps after 100 more ("trained": the corrector needs more iterations per step
+as the learned field stiffens; iterations/step are counted after each timed block), and the same with
+the adjoint and
 with ``parallel=True``. ``--compare-with DIR`` runs the same rows with another fraczoo source tree first
 on the path (e.g. ``git archive main fraczoo | tar -x -C DIR``): the named baseline, in the same run.
 Target (issue 19): <= 15 ms per step on one CPU thread.
