@@ -8,11 +8,15 @@
     training and 256 validation series (the model card's split), 5 epochs.
 (b) strong long memory, d ~ U(0.3, 0.49), 4096 forecast steps, 256 training and 128 validation series, 3 epochs
     of batch 8 (96 optimiser steps; batch 32 left the recurrent nets at 24 steps, far from converged).
-(c) real series shipped with statsmodels (Nile annual flow 1871-1970, yearly sunspots 1700-2008): the first
-    two thirds fit, the last third forecast one step ahead from all earlier values (rolling origin, parameters
-    fixed). An ARFIMA(p, d, 0) fit (p <= 2 by AIC; exact Gaussian likelihood, see ``fit_arfima``) and every
-    network of (a), applied as trained on the simulations ("zero-shot") and after fine-tuning on the fitting
-    part (200 full-batch AdamW steps, lr 1e-2). Values are standardised by the fitting part's mean and sd.
+(c) real series shipped inside packages (statsmodels: Nile annual flow 1871-1970, yearly sunspots 1700-2008;
+    arch: the S&P 500's daily log range log(log(high / low)) 1999-2018, 5031 days, a log volatility proxy): the
+    first two thirds fit, the last third forecast one step ahead from all earlier values (rolling origin,
+    parameters fixed). An ARFIMA(p, d, 0) fit (p <= 2 by AIC; exact Gaussian likelihood, see ``fit_arfima``) and
+    every network of (a), applied as trained on the simulations ("zero-shot") and after fine-tuning on the
+    fitting part (200 full-batch AdamW steps, lr 1e-2). Values are standardised by the fitting part's mean and
+    sd. Each zoo row gets a Diebold-Mariano test (``diebold_mariano``) of its squared errors against the ARFIMA
+    fit's and the best baseline network's over the test points; d is also estimated by local Whittle.
+    ``--series nile`` runs some of them; ``--zoo-variants`` adds the zoo model's variants a user would try.
 
 Every network is trained by the same loop on the same data: AdamW, lr warm-up (5 %) then cosine decay,
 gradient norm clipped at 1, batch 32 (8 in b), the same epochs; seeds 0, 1, 2 set the initialisation and the batch
@@ -132,13 +136,15 @@ def baselines(window: int) -> dict:
     """name -> (factory, lr). The zoo model has ~27 parameters; the named baselines get ~20x more (the sizes
     of the model card's earlier comparison), and a GRU of the zoo model's size is listed too."""
     return {
-        "stochastic_memory_seq": (lambda: fraczoo.create_model("stochastic_memory_seq"), 1e-2),
+        ZOO: (lambda: fraczoo.create_model(ZOO), 1e-2),
         "GRU (h=12)": (lambda: RecurrentForecaster(nn.GRU, 12), 1e-2),
         "LSTM (h=10)": (lambda: RecurrentForecaster(nn.LSTM, 10), 1e-2),
         f"Transformer (dim 8, 1 layer, window {window})": (lambda: CausalTransformer(window=window), 3e-3),
         "GRU (h=2, zoo size)": (lambda: RecurrentForecaster(nn.GRU, 2), 1e-2),
     }
 
+
+ZOO = "stochastic_memory_seq"
 
 ABLATIONS = {   # task (a) only: what mattered in the redesign
     "ablation: static gate (learned fixed mix of 8 orders)": (
@@ -148,6 +154,14 @@ ABLATIONS = {   # task (a) only: what mattered in the redesign
     "ablation: 16 orders": (lambda: fraczoo.create_model("stochastic_memory_seq", num_orders=16), 1e-2),
     "ablation: no AR part (ar_lags=0)": (lambda: fraczoo.create_model("stochastic_memory_seq", ar_lags=0), 1e-2),
     "previous model (v1): 2 Caputo-L1 layers, 8 channels (exact memory)": (CaputoStack, 1e-2),
+}
+
+
+ZOO_VARIANTS = {   # what a user of the zoo model would try on a real series (--zoo-variants)
+    f"{ZOO} (ar_lags=0)": (lambda: fraczoo.create_model(ZOO, ar_lags=0), 1e-2),
+    f"{ZOO} (order_range 0..1)": (lambda: fraczoo.create_model(ZOO, order_range=(0.0, 1.0)), 1e-2),
+    f"{ZOO} (16 orders, order_range 0..1)": (
+        lambda: fraczoo.create_model(ZOO, num_orders=16, order_range=(0.0, 1.0)), 1e-2),
 }
 
 
@@ -217,7 +231,7 @@ def bayes_mixture_over_d(series: torch.Tensor, d_range: tuple[float, float], gri
 
 
 def simulated_task(label: str, *, length: int, train_size: int, val_size: int, d_range, epochs: int, seeds,
-                   window: int, ablations: bool, bayes: bool, batch_size: int = 32) -> tuple[list[dict], dict]:
+                   window: int, ablations: bool, bayes: bool, batch_size: int = 32, variants: bool = False) -> tuple[list[dict], dict]:
     dm = LongMemoryDataModule(length=length + 1, train_size=train_size, val_size=val_size, test_size=1,
                               d_range=tuple(d_range), seed=0)
     dm.setup()
@@ -226,7 +240,7 @@ def simulated_task(label: str, *, length: int, train_size: int, val_size: int, d
     series = torch.cat([xv[:, :1], yv], 1).double()
     acvf = dm.autocovariance(dv.double())
     rows, trained = [], {}
-    models = baselines(window) | (ABLATIONS if ablations else {})
+    models = baselines(window) | (ABLATIONS if ablations else {}) | (ZOO_VARIANTS if variants else {})
     for name, (factory, lr) in progress(models.items(), f"task {label}"):
         mses, secs = [], []
         trained[name] = []
@@ -265,11 +279,44 @@ def simulated_task(label: str, *, length: int, train_size: int, val_size: int, d
 
 
 def real_series() -> dict[str, np.ndarray]:
+    """Real series shipped inside registry packages (no network). The S&P 500's daily log range
+    log(log(high / low)) is a log volatility proxy, nearly Gaussian and far less noisy than log |returns|
+    (Alizadeh, Brandt & Diebold 2002); volatility is the classic long-memory case (Andersen et al. 2003)."""
     import statsmodels.api as sm
+    from arch.data import sp500
 
+    prices = sp500.load()
     return {"Nile annual flow 1871-1970 (statsmodels nile)": sm.datasets.nile.load_pandas().data["volume"].to_numpy(float),
             "yearly sunspots 1700-2008 (statsmodels sunspots)":
-                sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"].to_numpy(float)}
+                sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"].to_numpy(float),
+            "S&P 500 daily log range 1999-2018 (arch sp500)":
+                np.log(np.log(prices["High"] / prices["Low"])).to_numpy(float)}
+
+
+def local_whittle_d(x: np.ndarray, bandwidth_power: float = 0.65) -> tuple[float, float]:
+    """Local Whittle estimate of the memory parameter d from the m = n^bandwidth_power lowest Fourier frequencies,
+    R(d) = log(mean_j lambda_j^{2d} I_j) - 2d mean_j log lambda_j (Robinson 1995), and its standard error
+    1 / (2 sqrt(m)). Semiparametric: no model for the short memory, unlike the ARFIMA fit."""
+    n = len(x)
+    m = int(n ** bandwidth_power)
+    periodogram = np.abs(np.fft.rfft(x - x.mean())[1:m + 1]) ** 2
+    freqs = 2 * math.pi * np.arange(1, m + 1) / n
+    objective = lambda d: math.log(np.mean(freqs ** (2 * d) * periodogram)) - 2 * d * np.mean(np.log(freqs))  # noqa: E731
+    return optimize.minimize_scalar(objective, bounds=(-0.49, 1.49), method="bounded").x, 1 / (2 * math.sqrt(m))
+
+
+def diebold_mariano(loss_a: np.ndarray, loss_b: np.ndarray) -> dict:
+    """Paired test of equal expected loss over the same test points (Diebold & Mariano 1995): the mean of
+    delta_t = loss_a(t) - loss_b(t), its Newey-West (Bartlett, L = n^(1/3) lags) standard error, the t statistic
+    and its two-sided normal p-value. delta < 0: a is better."""
+    delta = loss_a - loss_b
+    n, lags = len(delta), int(len(delta) ** (1 / 3))
+    centred = delta - delta.mean()
+    lrv = centred @ centred / n + 2 * sum((1 - k / (lags + 1)) * (centred[k:] @ centred[:-k]) / n
+                                          for k in range(1, lags + 1))
+    se = math.sqrt(max(lrv, 0.0) / n)
+    t = delta.mean() / se if se > 0 else 0.0
+    return {"mean_diff": float(delta.mean()), "se": se, "t": t, "p": math.erfc(abs(t) / math.sqrt(2)), "lags": lags}
 
 
 def arfima_p_d_0_acvf(d: float, phi: np.ndarray, n: int, psi_terms: int = 400) -> np.ndarray:
@@ -293,16 +340,29 @@ def _unpack(theta: np.ndarray, p: int) -> tuple[float, np.ndarray]:
     return d, phi
 
 
+def durbin_levinson_terms(x: np.ndarray, gamma: np.ndarray) -> tuple[float, float]:
+    """(sum_t e_t^2 / v_t, sum_t log v_t) of the one-step innovations e_t = x_t - x_hat_t and their variances
+    v_t (Durbin-Levinson, Brockwell & Davis 1991, sec. 5.2): the exact Gaussian likelihood in O(n^2), since
+    x' Gamma^-1 x = sum e_t^2 / v_t and log det Gamma = sum log v_t. The recursion of
+    ``fraczoo.datamodules.long_memory`` in numpy: the fit evaluates it thousands of times on series of up to
+    5000 points, where torch's per-step overhead costs 10x."""
+    v, phi = gamma[0], np.zeros(0)
+    quad, logdet = x[0] ** 2 / v, math.log(v)
+    for t in range(1, len(x)):
+        kappa = (gamma[t] - phi @ gamma[t - 1:0:-1]) / v
+        phi = np.concatenate([phi - kappa * phi[::-1], [kappa]])
+        v *= 1 - kappa ** 2
+        quad += (x[t] - phi @ x[t - 1::-1]) ** 2 / v
+        logdet += math.log(v)
+    return quad, logdet
+
+
 def arfima_negloglik(theta: np.ndarray, x: np.ndarray, p: int) -> float:
     """Exact Gaussian -log likelihood of the centred x with the innovation variance profiled out."""
     d, phi = _unpack(theta, p)
     n = len(x)
-    gamma = arfima_p_d_0_acvf(d, phi, n)
-    cov = gamma[np.abs(np.arange(n)[:, None] - np.arange(n)[None, :])]
-    chol = np.linalg.cholesky(cov)
-    z = np.linalg.solve(chol, x)
-    sigma2 = z @ z / n
-    return 0.5 * n * math.log(2 * math.pi * sigma2) + np.log(np.diag(chol)).sum() + 0.5 * n
+    quad, logdet = durbin_levinson_terms(x, arfima_p_d_0_acvf(d, phi, n))
+    return 0.5 * n * math.log(2 * math.pi * quad / n) + 0.5 * logdet + 0.5 * n
 
 
 def fit_arfima(x: np.ndarray, max_p: int = 2) -> dict:
@@ -334,42 +394,72 @@ def fine_tune(model: nn.Module, z: torch.Tensor, steps: int = 200, lr: float = 1
     return model
 
 
-def real_task(trained: dict, fine_tune_steps: int) -> list[dict]:
+def paired_tests(rows: list[dict], errors: dict[str, np.ndarray], arfima_name: str) -> None:
+    """Adds to every zoo row a Diebold-Mariano test against the ARFIMA fit and against the best baseline
+    network (the lowest test MSE of all their rows: chosen on the test points, so the test favours it); the
+    losses are the squared errors per test point averaged over the seeds, so mean_diff is the difference of
+    the rows' test MSEs. Also how many seeds (paired by seed) the zoo model beats that network in."""
+    nets = [r for r in rows if r["model"] in errors and not r["model"].startswith(ZOO)]
+    best = min(nets, key=lambda r: r["test_mse"])
+    for r in rows:
+        if r["model"].startswith(ZOO):
+            zoo = errors[r["model"]]
+            r["dm_vs_arfima"] = diebold_mariano(zoo.mean(0), errors[arfima_name][0])
+            r["dm_vs_best_network"] = {"baseline": best["model"], **diebold_mariano(zoo.mean(0), errors[best["model"]].mean(0)),
+                                       "seeds_better": int((zoo.mean(1) < errors[best["model"]].mean(1)).sum())}
+
+
+def real_task(trained: dict, fine_tune_steps: int, series: list[str] | None = None) -> list[dict]:
+    """(c): rolling one-step forecasts of the last third of each real series (``series``: substrings of the
+    labels to run, default all)."""
     rows = []
     for label, raw in real_series().items():
+        if series and not any(s.lower() in label.lower() for s in series):
+            continue
         n = len(raw)
         cut = (2 * n) // 3
         mean, sd = raw[:cut].mean(), raw[:cut].std()
         z = (raw - mean) / sd
         fit = fit_arfima(z[:cut])
         full = fit_arfima(z - z.mean())
+        whittle, whittle_se = local_whittle_d(z)
         acvf = torch.from_numpy(arfima_p_d_0_acvf(fit["d"], np.array(fit["phi"]), n))
         zt = torch.from_numpy(z)
         arfima_pred = best_linear_forecast(zt, acvf).numpy()
         test = slice(cut, n)
         ref = float(((arfima_pred[test] - z[test]) ** 2).mean()) * sd ** 2
         note = (f"fit on {cut} points: ARFIMA({fit['p']}, d={fit['d']:.3f}, 0), phi={np.round(fit['phi'], 3).tolist()}; "
-                f"whole series: d={full['d']:.3f} (p={full['p']}), H = d + 1/2 = {full['d'] + 0.5:.3f}")
+                f"whole series ({n} points): d={full['d']:.3f} (p={full['p']}), H = d + 1/2 = {full['d'] + 0.5:.3f}; "
+                f"local Whittle (m = n^0.65): d={whittle:.3f} +- {whittle_se:.3f}, H = {whittle + 0.5:.3f}")
         print(f"  {label}: {note}", flush=True)
+        task_rows, errors = [], {}
 
-        def row(model_name, mses, params="", **extra):
-            m, s = mean_sd(mses)
-            rows.append({"task": f"(c) {label}", "model": model_name, "params": params, "test_mse": m, "sd": s,
-                         "vs_arfima": m / ref, "seeds": len(mses), **extra})
+        def row(model_name, sq_errors, params="", **extra):
+            sq_errors = np.atleast_2d(sq_errors) * sd ** 2                       # (seeds, test points), data units
+            errors[model_name] = sq_errors
+            m, s = mean_sd(sq_errors.mean(1).tolist())
+            task_rows.append({"task": f"(c) {label}", "model": model_name, "params": params, "test_mse": m, "sd": s,
+                              "vs_arfima": m / ref, "seeds": len(sq_errors), **extra})
 
-        row(f"ARFIMA({fit['p']},d,0) fit, d = {fit['d']:.3f} (exact ML)", [ref], note=note)
-        row("forecast: mean of the fitting part", [float((z[test] ** 2).mean()) * sd ** 2])
-        row("forecast: last value", [float(((z[cut - 1:n - 1] - z[test]) ** 2).mean()) * sd ** 2])
+        arfima_name = f"ARFIMA({fit['p']},d,0) fit, d = {fit['d']:.3f} (exact ML)"
+        row(arfima_name, (arfima_pred[test] - z[test]) ** 2, note=note, test_points=n - cut)
+        row("forecast: mean of the fitting part", z[test] ** 2)
+        row("forecast: last value", (z[cut - 1:n - 1] - z[test]) ** 2)
         x32 = torch.tensor(z, dtype=torch.float32)
+        sq_err = lambda m: ((forecasts(m, x32[None, :-1])[0, cut - 1:] - x32[cut:]) ** 2).double().numpy()  # noqa: E731
         for name, models in trained.items():
             if name.startswith("ablation") or name.startswith("previous"):
                 continue
-            zero = [float(((forecasts(m, x32[None, :-1])[0, cut - 1:] - x32[cut:]) ** 2).mean()) * sd ** 2
-                    for m in models]
-            tuned = [float(((forecasts(fine_tune(m, x32[:cut], fine_tune_steps), x32[None, :-1])[0, cut - 1:]
-                             - x32[cut:]) ** 2).mean()) * sd ** 2 for m in models]
-            row(f"{name}, trained on (a)", zero, num_params(models[0]))
-            row(f"{name}, (a) + fine-tuned on the fitting part", tuned, num_params(models[0]))
+            row(f"{name}, trained on (a)", [sq_err(m) for m in models], num_params(models[0]))
+            row(f"{name}, (a) + fine-tuned on the fitting part",
+                [sq_err(fine_tune(m, x32[:cut], fine_tune_steps)) for m in models], num_params(models[0]))
+        paired_tests(task_rows, errors, arfima_name)
+        for r in task_rows:
+            for key in ("dm_vs_arfima", "dm_vs_best_network"):
+                if key in r:
+                    print(f"  {r['model']} {key}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                                          for k, v in r[key].items()), flush=True)
+        rows += task_rows
     return rows
 
 
@@ -378,6 +468,10 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="*", default=["a", "b", "c"], choices=["a", "b", "c"])
     parser.add_argument("--quick", action="store_true", help="tiny data, 1 seed, 1 epoch (smoke run)")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--series", nargs="*", default=None,
+                        help="(c) only these real series (substrings of their labels); their rows replace those in the JSON")
+    parser.add_argument("--zoo-variants", action="store_true",
+                        help="also train the zoo model's variants a user would try (ar_lags, order_range) for (c)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -387,7 +481,8 @@ def main() -> None:
     if "a" in args.tasks or "c" in args.tasks:
         r, trained = simulated_task("(a) d~U(0.05,0.45), T=512", length=512, train_size=64 if q else 1024,
                                     val_size=32 if q else 256, d_range=(0.05, 0.45), epochs=1 if q else 5,
-                                    seeds=seeds, window=512, ablations="a" in args.tasks, bayes=not q)
+                                    seeds=seeds, window=512, ablations="a" in args.tasks, bayes=not q,
+                                    variants=args.zoo_variants)
         rows += r if "a" in args.tasks else []
     if "b" in args.tasks:
         rows += simulated_task("(b) d~U(0.3,0.49), T=4096", length=512 if q else 4096, train_size=32 if q else 256,
@@ -395,14 +490,15 @@ def main() -> None:
                                window=128 if q else 256, ablations=False, bayes=False,
                                batch_size=8)[0]
     if "c" in args.tasks:
-        rows += real_task(trained, 5 if q else 200)
+        rows += real_task(trained, 5 if q else 200, args.series)
     for task in dict.fromkeys(r["task"] for r in rows):
-        print_table(task, [{k: v for k, v in r.items() if k not in ("task", "per_seed", "note")}
+        print_table(task, [{k: v for k, v in r.items() if k not in ("task", "per_seed", "note", "dm_vs_arfima", "dm_vs_best_network")}
                            for r in rows if r["task"] == task])
     out = Path(args.out or ("/tmp/compare_memory_seq.json" if q else ROOT / "benchmarks" / "compare_memory_seq.json"))
     # a run of some tasks replaces their rows and keeps the other tasks' rows of an earlier run
     kept = json.loads(out.read_text())["rows"] if out.is_file() else []
-    kept = [r for r in kept if r["task"][:3] not in {f"({t})" for t in args.tasks}]
+    replaced = {f"({t})" for t in args.tasks if not (t == "c" and args.series)}
+    kept = [r for r in kept if r["task"][:3] not in replaced and r["task"] not in {r["task"] for r in rows}]
     write_json("compare_memory_seq", {"seeds": list(seeds), "rows": sorted(kept + rows, key=lambda r: r["task"][:3])},
                out=str(out))
 

@@ -106,3 +106,51 @@ def test_compare_memory_seq_smoke_run(tmp_path):
     assert proc.returncode == 0, stderr[-2000:]
     models = {r["model"] for r in json.loads(out.read_text())["rows"]}
     assert {"stochastic_memory_seq", "GRU (h=12)", "LSTM (h=10)"} <= models
+
+
+def _compare_memory_seq():
+    import sys
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import compare_memory_seq
+    finally:
+        sys.path.pop(0)
+    return compare_memory_seq
+
+
+def test_compare_memory_seq_statistics():
+    """(c)'s statistics: the Durbin-Levinson likelihood terms equal the Cholesky ones, local Whittle recovers d
+    of an exact ARFIMA(0, 0.3, 0), and the Diebold-Mariano test separates a better forecaster from a tie."""
+    import numpy as np
+    from fraczoo.datamodules.long_memory import arfima
+
+    cms = _compare_memory_seq()
+    rng = np.random.default_rng(0)
+    gamma = cms.arfima_p_d_0_acvf(0.3, np.array([0.5, -0.2]), 150)
+    x = rng.standard_normal(150)
+    chol = np.linalg.cholesky(gamma[np.abs(np.arange(150)[:, None] - np.arange(150)[None, :])])
+    quad, logdet = cms.durbin_levinson_terms(x, gamma)
+    assert np.isclose(quad, np.sum(np.linalg.solve(chol, x) ** 2), rtol=1e-10)
+    assert np.isclose(logdet, 2 * np.log(np.diag(chol)).sum(), rtol=1e-10)
+
+    series = arfima(torch.tensor([0.3]), 4096, generator=torch.Generator().manual_seed(1))[0].numpy()
+    d, se = cms.local_whittle_d(series)
+    assert abs(d - 0.3) < 3 * se
+
+    noise = rng.standard_normal(2000)
+    better = cms.diebold_mariano((0.9 * noise) ** 2, (noise + 0.5 * rng.standard_normal(2000)) ** 2)
+    tie = cms.diebold_mariano(noise ** 2, rng.permutation(noise) ** 2)
+    assert better["mean_diff"] < 0 and better["p"] < 1e-6
+    assert tie["p"] > 0.01 and tie["lags"] == 12
+
+
+@pytest.mark.slow
+def test_compare_memory_seq_real_series_smoke_run(tmp_path):
+    out = tmp_path / "memseq.json"
+    proc = script("compare_memory_seq.py", "--quick", "--tasks", "c", "--series", "nile", "--out", str(out))
+    stdout, stderr = proc.communicate(timeout=900)
+    assert proc.returncode == 0, stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert {r["task"] for r in rows} == {"(c) Nile annual flow 1871-1970 (statsmodels nile)"}
+    zoo = next(r for r in rows if r["model"] == "stochastic_memory_seq, trained on (a)")
+    assert 0 <= zoo["dm_vs_arfima"]["p"] <= 1 and zoo["dm_vs_best_network"]["baseline"]
