@@ -4,10 +4,15 @@ import pytest
 import torch
 
 from fraczoo.fode import fodeint
-from tests.fode.test_parallel import forced
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 F64 = torch.float64
+
+
+def forced(t, y):
+    """tests/fode/test_parallel.py's forced 2-D linear system, its constants on y's device."""
+    A = torch.tensor([[-0.5, -1.0], [1.0, -0.5]], dtype=y.dtype, device=y.device)
+    return y @ A + torch.sin(t) * torch.tensor([1.0, 0.0], dtype=y.dtype, device=y.device)
 
 
 def on(device, *tensors):
@@ -19,9 +24,9 @@ def on(device, *tensors):
 def test_solution_matches_cpu(method, parallel):
     t = torch.linspace(0.0, 10.0, 1025, dtype=F64)
     y0 = torch.tensor([[1.0, 0.0], [0.5, -1.0]], dtype=F64)
-    cpu = fodeint(forced, y0, t, 0.7, method=method, parallel=parallel or None)
+    cpu = fodeint(forced, y0, t, 0.7, method=method, parallel=parallel)
     t_gpu, y0_gpu = on("cuda", t, y0)
-    gpu = fodeint(forced, y0_gpu, t_gpu, 0.7, method=method, parallel=parallel or None)
+    gpu = fodeint(forced, y0_gpu, t_gpu, 0.7, method=method, parallel=parallel)
     assert gpu.device.type == "cuda"
     assert float((gpu.cpu() - cpu).abs().max()) < 1e-10
 
