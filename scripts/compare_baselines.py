@@ -1,0 +1,242 @@
+"""Zoo models against what a user would pick instead, trained in the same run on the same data with the
+same budget (issue 18). One task per call; each writes benchmarks/compare_baselines_<task>.json.
+
+    python scripts/compare_baselines.py --task fields     # Hurst exponent of 32x32 and 64x64 fields
+    python scripts/compare_baselines.py --task digits     # 16x16 handwritten digits, from scratch / fine-tuned
+    python scripts/compare_baselines.py --task dynamics   # neural_fode vs a neural ODE (scripts/_compare_dynamics.py)
+    python scripts/compare_baselines.py --task fields --quick   # smoke run (tiny data, 1 epoch, 1 seed)
+
+fields: spectral_fractional_cnn (the hybrid block of models/spectral_fractional_cnn/config.yaml), a plain
+3x3 CNN and an FNO-style model (Fourier layers with dense spectral weights on the lowest modes, Li et al.
+2021), each with the zoo model's parameter count (+-5%), head, loss, optimizer and schedule, trained on the
+same fields for the same epochs, one run per seed (seed = data seed and initialisation); beside them the
+exact maximum-likelihood estimator (Whittle likelihood, exact for periodic fields, variance profiled out),
+the exact posterior median under the data's uniform prior (the least expected absolute error of any
+estimator) and the classical variogram fit, all scored on the same test fields (Hurst MAE).
+digits: spectral_fractional_cnn from scratch and fine-tuned from the shipped ``.fields`` weights
+(models/spectral_fractional_cnn/finetune.yaml), and a plain 3x3 CNN of the same size; test accuracy.
+Both tasks also score the shipped pretrained weights on seed 0's test split.
+
+Every number is a test-split metric of the final weights of a fresh run (no early stopping, no selection
+on the test split); tables give the mean and the standard deviation over seeds.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+import lightning as L
+import torch
+import yaml
+from torch import Tensor, nn
+
+from _bench import ROOT, print_table, progress, run_main, write_json
+
+import fraczoo
+from fraczoo.datamodules import DigitsDataModule, FractionalFieldDataModule
+from fraczoo.datamodules.hurst_estimators import hurst_mle, hurst_posterior_median, variogram_hurst
+from fraczoo.models.spectral_fractional_cnn import SpectralFractionalCNN
+
+TASKS = ("fields", "digits", "dynamics")
+CATALOGUE = ROOT / "models" / "spectral_fractional_cnn"
+
+
+def num_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def config_args(name: str, section: str) -> dict:
+    """The init_args of ``section`` ("model" or "data") in a catalogue config of spectral_fractional_cnn."""
+    return dict(yaml.safe_load((CATALOGUE / name).read_text())[section]["init_args"])
+
+
+class PlainCNN(SpectralFractionalCNN):
+    """The zoo model's head, loss and optimizer on a plain backbone: stages [3x3 conv -> BatchNorm -> GELU ->
+    2x2 average pool] of ``widths``, global average pool."""
+
+    def __init__(self, widths: tuple[int, ...], **kwargs):
+        super().__init__(channels=widths, **{**kwargs, "block": "spectral", "alpha_init": 0.5})
+        stages, prev = [], self.hparams.in_channels
+        for width in widths:
+            stages += [nn.Conv2d(prev, width, 3, padding=1), nn.BatchNorm2d(width), nn.GELU(), nn.AvgPool2d(2)]
+            prev = width
+        self.backbone = nn.Sequential(*stages, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+class FourierLayer2d(nn.Module):
+    """FNO's layer y = GELU(F^-1(R(k) F x) + W x): R(k) a dense complex channel matrix on each retained mode
+    (|k_y| < modes, 0 <= k_x < modes, rfft2 layout), zero on the others; W a 1x1 convolution."""
+
+    def __init__(self, width: int, modes: int):
+        super().__init__()
+        self.modes = modes
+        # real storage of the complex weights (two corners: k_y >= 0 and k_y < 0), so numel counts reals
+        self.spectral = nn.Parameter(torch.randn(2, width, width, modes, modes, 2) / (width * width))
+        self.local = nn.Conv2d(width, width, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        height, width = x.shape[-2:]
+        rows, cols = min(self.modes, height // 2), min(self.modes, width // 2 + 1)
+        weights = torch.view_as_complex(self.spectral)
+        spec = torch.fft.rfft2(x)
+        out = torch.zeros_like(spec)
+        out[..., :rows, :cols] = torch.einsum("bixy,ioxy->boxy", spec[..., :rows, :cols], weights[0, ..., :rows, :cols])
+        out[..., -rows:, :cols] = torch.einsum("bixy,ioxy->boxy", spec[..., -rows:, :cols], weights[1, ..., :rows, :cols])
+        return nn.functional.gelu(torch.fft.irfft2(out, s=(height, width)) + self.local(x))
+
+
+class FNOStyle(SpectralFractionalCNN):
+    """The zoo model's head, loss and optimizer on an FNO backbone: 1x1 lift to ``width`` channels,
+    ``layers`` Fourier layers with ``modes`` modes per axis, global average pool (Li et al., "Fourier neural
+    operator for parametric partial differential equations", ICLR 2021)."""
+
+    def __init__(self, width: int, modes: int, layers: int = 2, **kwargs):
+        super().__init__(channels=(width,), **{**kwargs, "block": "spectral", "alpha_init": 0.5})
+        self.backbone = nn.Sequential(nn.Conv2d(self.hparams.in_channels, width, 1),
+                                      *(FourierLayer2d(width, modes) for _ in range(layers)),
+                                      nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def matched(build, sizes, target: int):
+    """The baseline ``build(size)`` whose parameter count is closest to ``target``, and its size."""
+    size = min(sizes, key=lambda s: abs(num_params(build(s)) - target))
+    return build(size), size
+
+
+def fit_and_test(model, data, epochs: int, seed: int) -> dict:
+    L.seed_everything(seed)
+    trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, deterministic=True)
+    trainer.fit(model, data)
+    return trainer.test(model, data, verbose=False)[0]
+
+
+def summarise(rows: list[dict], keys=("task", "model")) -> list[dict]:
+    """Mean and standard deviation over seeds of the ``value`` of rows that agree on ``keys``."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[k] for k in keys), []).append(row)
+    out = []
+    for group in groups.values():
+        values = [r["value"] for r in group]
+        out.append({**{k: group[0][k] for k in keys}, "params": group[0]["params"], "metric": group[0]["metric"],
+                    "mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+                    "seeds": len(values)})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# fields
+
+def run_fields(args) -> dict:
+    model_args = config_args("config.yaml", "model")
+    data_args = config_args("config.yaml", "data")
+    epochs = 1 if args.quick else args.fields_epochs
+    rows, setups = [], {}
+    for size in args.sizes:
+        for seed in progress(args.seeds, f"fields {size}x{size}"):
+            data = FractionalFieldDataModule(**{**data_args, "size": size, "seed": seed,
+                                                "train_size": 256 if args.quick else data_args["train_size"],
+                                                "val_size": 64 if args.quick else 512,
+                                                "test_size": 64 if args.quick else args.test_size})
+            task = f"Hurst, fields {size}x{size}"
+            L.seed_everything(seed)
+            zoo = SpectralFractionalCNN(**model_args)
+            target = num_params(zoo)
+            plain, width = matched(lambda c: PlainCNN((c, 2 * c), **model_args), range(2, 64), target)
+            fno, fno_width = matched(lambda w: FNOStyle(w, args.fno_modes, **model_args), range(2, 64), target)
+            setups[task] = {"train_size": data.hparams.train_size, "epochs": epochs, "plain_widths": [width, 2 * width],
+                            "fno_width": fno_width, "fno_modes": args.fno_modes, "fno_layers": 2}
+            for label, model in (("spectral_fractional_cnn", zoo), ("plain CNN 3x3", plain),
+                                 ("FNO-style", fno)):
+                res = fit_and_test(model, data, epochs, seed)
+                rows.append({"task": task, "model": label, "params": num_params(model), "metric": "test MAE",
+                             "seed": seed, "value": res["test_mae"]})
+            data.setup("test")
+            x, hurst = data.splits["test"].tensors
+            fields, hurst = x[:, 0].double(), hurst.double()
+            for label, estimate in (("exact MLE (Whittle)", hurst_mle(fields, data_args["hurst_range"])),
+                                    ("posterior median (Bayes, MAE-optimal)",
+                                     hurst_posterior_median(fields, data_args["hurst_range"])),
+                                    ("variogram fit", variogram_hurst(fields))):
+                rows.append({"task": task, "model": label, "params": 0, "metric": "test MAE", "seed": seed,
+                             "value": float((estimate - hurst).abs().mean())})
+    summary = summarise(rows)
+    for task in setups:
+        mle = next(r["mean"] for r in summary if r["task"] == task and r["model"].startswith("exact MLE"))
+        for r in summary:
+            if r["task"] == task:
+                r["ratio_to_mle"] = r["mean"] / mle
+    if 32 in args.sizes and not args.quick:
+        pretrained = fraczoo.load_pretrained("spectral_fractional_cnn.fields")
+        data = FractionalFieldDataModule(**{**data_args, "size": 32, "seed": 0, "test_size": args.test_size})
+        res = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False).test(
+            pretrained, data, verbose=False)[0]
+        summary.append({"task": "Hurst, fields 32x32", "model": "shipped .fields weights (seed 0 test split)",
+                        "params": num_params(pretrained), "metric": "test MAE", "mean": res["test_mae"], "sd": 0.0,
+                        "seeds": 1})
+    return {"setups": setups, "rows": rows, "summary": summary}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# digits
+
+def run_digits(args) -> dict:
+    tune_args = config_args("finetune.yaml", "model")
+    data_args = config_args("finetune.yaml", "data")
+    scratch_args = {k: v for k, v in tune_args.items() if k != "init_weights"}
+    epochs = 2 if args.quick else args.digits_epochs
+    rows = []
+    for seed in progress(args.seeds, "digits"):
+        data = DigitsDataModule(**{**data_args, "seed": seed})
+        L.seed_everything(seed)
+        scratch = SpectralFractionalCNN(**scratch_args)
+        tuned = SpectralFractionalCNN(**tune_args)
+        plain, _ = matched(lambda c: PlainCNN((c, 2 * c), **scratch_args), range(2, 64), num_params(scratch))
+        for label, model in (("spectral_fractional_cnn, scratch", scratch),
+                             ("spectral_fractional_cnn, fine-tuned from .fields", tuned),
+                             ("plain CNN 3x3, scratch", plain)):
+            res = fit_and_test(model, data, epochs, seed)
+            rows.append({"task": "digits 16x16", "model": label, "params": num_params(model), "metric": "test acc",
+                         "seed": seed, "value": res["test_acc"]})
+    summary = summarise(rows)
+    if not args.quick and "spectral_fractional_cnn.digits" in fraczoo.list_pretrained():
+        shipped = fraczoo.load_pretrained("spectral_fractional_cnn.digits")
+        res = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False).test(
+            shipped, DigitsDataModule(**{**data_args, "seed": 0}), verbose=False)[0]
+        summary.append({"task": "digits 16x16", "model": "shipped .digits weights (seed 0 test split)",
+                        "params": num_params(shipped), "metric": "test acc", "mean": res["test_acc"], "sd": 0.0,
+                        "seeds": 1})
+    return {"epochs": epochs, "rows": rows, "summary": summary}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", required=True, choices=TASKS)
+    parser.add_argument("--quick", action="store_true", help="tiny data, 1-2 epochs, seed 0 only (smoke run)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64], help="fields: grid sizes")
+    parser.add_argument("--fields-epochs", type=int, default=20)
+    parser.add_argument("--digits-epochs", type=int, default=30)
+    parser.add_argument("--test-size", type=int, default=1024, help="fields: test fields per seed")
+    parser.add_argument("--fno-modes", type=int, default=8, help="fields: Fourier modes per axis of the FNO")
+    parser.add_argument("--out", help="JSON path (default benchmarks/compare_baselines_<task>.json)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    if args.quick:
+        args.seeds = args.seeds[:1]
+    if args.task == "dynamics":
+        from _compare_dynamics import run_dynamics
+
+        run_dynamics(args)
+        return
+    result = run_fields(args) if args.task == "fields" else run_digits(args)
+    print_table(f"{args.task}: zoo model vs baselines (test split, mean and sd over seeds {args.seeds})",
+                result["summary"])
+    write_json(f"compare_baselines_{args.task}", {"seeds": args.seeds, **result},
+               out=args.out or (f"/tmp/compare_baselines_{args.task}.json" if args.quick else None))
+
+
+if __name__ == "__main__":
+    run_main(main)

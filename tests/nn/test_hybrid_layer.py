@@ -1,0 +1,102 @@
+import math
+
+import pytest
+import torch
+from torch.func import functional_call
+
+from fraczoo.nn.hybrid import FractionalHybridConv2d, FractionalHybridEncoder, LogEnergyPool2d
+from fraczoo.ops import fractional_laplacian
+
+
+@pytest.mark.parametrize("padding", ["periodic", "zero"])
+@pytest.mark.parametrize("kernel_size", [1, 3, 5])
+def test_shapes(padding, kernel_size):
+    block = FractionalHybridConv2d(3, 5, kernel_size=kernel_size, padding=padding)
+    assert block(torch.randn(2, 3, 12, 10)).shape == (2, 5, 12, 10)
+    assert block(torch.randn(3, 12, 10)).shape == (5, 12, 10)
+
+
+def test_branches_are_the_fractional_laplacian_of_the_mix_plus_the_convolution():
+    torch.manual_seed(0)
+    block = FractionalHybridConv2d(2, 3, alpha_init=(0.4, 1.6)).double()
+    x = torch.randn(2, 2, 8, 8, dtype=torch.float64)
+    alpha = block.alpha().detach()
+    torch.testing.assert_close(alpha.flatten(), torch.tensor([0.4, 1.0, 1.6], dtype=torch.float64))
+    mixed = torch.einsum("oi,bihw->bohw", block.mix.weight[:, :, 0, 0], x)
+    expected = fractional_laplacian(mixed, alpha) + block.local(x)
+    torch.testing.assert_close(block(x), expected)
+
+
+def test_closed_form_on_a_plane_wave():
+    """Local branch off: a 1-channel sin(m x) becomes w_c (2 pi m / n)^alpha_c sin(m x) in channel c."""
+    n, m = 16, 3
+    k = 2 * math.pi * m / n
+    wave = torch.sin(k * torch.arange(n, dtype=torch.float64)).expand(n, n).reshape(1, 1, n, n)
+    block = FractionalHybridConv2d(1, 4, alpha_init=(0.3, 1.8)).double()
+    with torch.no_grad():
+        block.local.weight.zero_()
+        block.local.bias.zero_()
+    weights = block.mix.weight[:, 0, 0, 0].detach()
+    alpha = block.alpha().detach().flatten()
+    expected = (weights * k ** alpha).reshape(1, 4, 1, 1) * wave
+    torch.testing.assert_close(block(wave).detach(), expected, atol=1e-12, rtol=0)
+
+
+def test_periodic_block_commutes_with_translations():
+    torch.manual_seed(0)
+    block = FractionalHybridConv2d(2, 3, padding="periodic").double()
+    x = torch.randn(1, 2, 9, 8, dtype=torch.float64)
+    shifted = torch.roll(x, shifts=(2, -3), dims=(-2, -1))
+    torch.testing.assert_close(block(shifted), torch.roll(block(x), shifts=(2, -3), dims=(-2, -1)))
+
+
+@pytest.mark.parametrize("padding", ["periodic", "zero"])
+def test_gradcheck_input_orders_and_weights(padding):
+    torch.manual_seed(0)
+    block = FractionalHybridConv2d(2, 2, alpha_init=(0.6, 1.4), padding=padding).double()
+    x = torch.randn(1, 2, 5, 6, dtype=torch.float64, requires_grad=True)
+    names = ("alpha.raw", "mix.weight", "local.weight")
+    params = [block.get_parameter(name).detach().clone().requires_grad_(True) for name in names]
+
+    def f(x, *values):
+        return functional_call(block, dict(zip(names, values)), (x,))
+
+    assert torch.autograd.gradcheck(f, (x, *params))
+
+
+def test_log_energy_pool_closed_form():
+    n = 16
+    wave = 3.0 * torch.sin(2 * math.pi * 2 * torch.arange(n, dtype=torch.float64) / n).expand(n, n)
+    x = torch.stack([wave, torch.full((n, n), 2.0, dtype=torch.float64)]).unsqueeze(0)
+    energy = LogEnergyPool2d(eps=1e-12)(x)
+    torch.testing.assert_close(energy, torch.log(torch.tensor([[4.5, 4.0]], dtype=torch.float64)))
+
+
+def test_encoder_features():
+    encoder = FractionalHybridEncoder(1, [4, 6], alpha_init=(0.5, 1.5))
+    assert encoder.out_features == 4 + 6 + 6
+    assert encoder(torch.randn(3, 1, 16, 16)).shape == (3, 16)
+    assert len(list(encoder.blocks)) == 2
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: FractionalHybridConv2d(1, 2, kernel_size=2), ValueError, "kernel_size must be an odd"),
+    (lambda: FractionalHybridConv2d(1, 2, kernel_size=0), ValueError, "kernel_size"),
+    (lambda: FractionalHybridConv2d(0, 2), ValueError, "in_channels"),
+    (lambda: FractionalHybridConv2d(1, 2, padding="reflect"), ValueError, "padding must be one of"),
+    (lambda: FractionalHybridConv2d(1, 2, alpha_init=2.0), ValueError, "alpha_init"),
+    (lambda: FractionalHybridConv2d(1, 2, alpha_init=(0.5, 2.5)), ValueError, "alpha_init"),
+    (lambda: FractionalHybridConv2d(1, 2, alpha_init=(1.5, 0.5)), ValueError, "low <= high"),
+    (lambda: FractionalHybridConv2d(1, 2, alpha_init=(0.1, 0.5, 1.0)), ValueError, "pair"),
+    (lambda: FractionalHybridConv2d(2, 2)(torch.randn(1, 3, 8, 8)), ValueError, "in_channels=2"),
+    (lambda: FractionalHybridConv2d(2, 2)(torch.randn(1, 2, 1, 8)), ValueError, "height, width >= 2"),
+    (lambda: FractionalHybridConv2d(2, 2)(torch.randn(1, 2, 8, 8).double()), TypeError, "dtype"),
+    (lambda: FractionalHybridConv2d(2, 2)(torch.full((1, 2, 8, 8), math.nan)), ValueError, "NaN"),
+    (lambda: LogEnergyPool2d(eps=0.0), ValueError, "eps"),
+    (lambda: LogEnergyPool2d()(torch.randn(8, 8)), ValueError, "batch, channels"),
+    (lambda: FractionalHybridEncoder(1, []), ValueError, "channels"),
+    (lambda: FractionalHybridEncoder(1, [4])(torch.randn(1, 16, 16)), ValueError, "batch, channels"),
+])
+def test_bad_input(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
