@@ -23,8 +23,10 @@ on the test split); tables give the mean and the standard deviation over seeds.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
-from pathlib import Path
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import lightning as L
 import torch
@@ -120,95 +122,130 @@ def summarise(rows: list[dict], keys=("task", "model")) -> list[dict]:
     out = []
     for group in groups.values():
         values = [r["value"] for r in group]
-        out.append({**{k: group[0][k] for k in keys}, "params": group[0]["params"], "metric": group[0]["metric"],
+        out.append({**{k: group[0][k] for k in keys}, "params": group[0]["params"],
+                    "architecture": group[0].get("architecture", ""), "metric": group[0]["metric"],
                     "mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
                     "seeds": len(values)})
     return out
 
 
 # ---------------------------------------------------------------------------------------------------------
-# fields
+# one training run per (task, size, seed, model): independent, so they run in parallel worker processes
+
+def fields_data(size: int, seed: int, quick: bool, test_size: int) -> FractionalFieldDataModule:
+    data_args = config_args("config.yaml", "data")
+    return FractionalFieldDataModule(**{**data_args, "size": size, "seed": seed,
+                                        "train_size": 256 if quick else data_args["train_size"],
+                                        "val_size": 64 if quick else 512, "test_size": 64 if quick else test_size})
+
+
+def fields_models(modes: int) -> dict:
+    """label -> (constructor of the model, description of its size); every baseline matched to the zoo
+    model's parameter count."""
+    model_args = config_args("config.yaml", "model")
+    target = num_params(SpectralFractionalCNN(**model_args))
+    return {"spectral_fractional_cnn": lambda: (SpectralFractionalCNN(**model_args), f"channels {model_args['channels']}"),
+            "plain CNN 3x3": lambda: _described(matched(lambda c: PlainCNN((c, 2 * c), **model_args), range(2, 64), target),
+                                                 "widths ({0}, 2x{0})"),
+            "FNO-style": lambda: _described(matched(lambda w: FNOStyle(w, modes, **model_args), range(2, 64), target),
+                                             f"width {{0}}, {modes} modes, 2 Fourier layers")}
+
+
+def digits_models() -> dict:
+    tune_args = config_args("finetune.yaml", "model")
+    scratch_args = {k: v for k, v in tune_args.items() if k != "init_weights"}
+    target = num_params(SpectralFractionalCNN(**scratch_args))
+    return {"spectral_fractional_cnn, scratch": lambda: (SpectralFractionalCNN(**scratch_args), "scratch"),
+            "spectral_fractional_cnn, fine-tuned from .fields": lambda: (SpectralFractionalCNN(**tune_args),
+                                                                         f"init_weights {tune_args['init_weights']}"),
+            "plain CNN 3x3, scratch": lambda: _described(
+                matched(lambda c: PlainCNN((c, 2 * c), **scratch_args), range(2, 64), target), "widths ({0}, 2x{0})")}
+
+
+def _described(model_and_size, template: str):
+    model, size = model_and_size
+    return model, template.format(size)
+
+
+def train_unit(unit: tuple, args) -> dict:
+    """Train and test one model: unit = (task, size, seed, label)."""
+    torch.set_num_threads(1)
+    task, size, seed, label = unit
+    L.seed_everything(seed)
+    if task == "fields":
+        data = fields_data(size, seed, args.quick, args.test_size)
+        model, described = fields_models(args.fno_modes)[label]()
+        epochs, metric, key, name = (1 if args.quick else args.fields_epochs), "test MAE", "test_mae", f"Hurst, fields {size}x{size}"
+    else:
+        data = DigitsDataModule(**{**config_args("finetune.yaml", "data"), "seed": seed})
+        model, described = digits_models()[label]()
+        epochs, metric, key, name = (2 if args.quick else args.digits_epochs), "test acc", "test_acc", "digits 16x16"
+    start = time.perf_counter()
+    res = fit_and_test(model, data, epochs, seed)
+    return {"task": name, "model": label, "params": num_params(model), "architecture": described, "epochs": epochs,
+            "metric": metric, "seed": seed, "value": res[key], "train_seconds": round(time.perf_counter() - start, 1)}
+
+
+def run_units(units: list[tuple], args) -> list[dict]:
+    if args.jobs == 1:
+        return [train_unit(u, args) for u in progress(units, "training runs")]
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(train_unit, u, args) for u in units]
+        for _ in progress(as_completed(futures), "training runs"):
+            pass
+        return [f.result() for f in futures]
+
+
+def estimator_rows(size: int, seed: int, args) -> list[dict]:
+    """The statistical estimators on the test fields of one (size, seed)."""
+    data = fields_data(size, seed, args.quick, args.test_size)
+    data.setup("test")
+    x, hurst = data.splits["test"].tensors
+    fields, hurst = x[:, 0].double(), hurst.double()
+    hurst_range = data.hparams.hurst_range
+    rows = []
+    for label, estimate in (("exact MLE (Whittle)", hurst_mle(fields, hurst_range)),
+                            ("posterior median (exact, MAE-optimal)", hurst_posterior_median(fields, hurst_range)),
+                            ("variogram fit", variogram_hurst(fields))):
+        rows.append({"task": f"Hurst, fields {size}x{size}", "model": label, "params": 0, "metric": "test MAE",
+                     "seed": seed, "value": float((estimate - hurst).abs().mean())})
+    return rows
+
+
+def shipped_row(tag: str, data, metric: str, key: str, task: str) -> dict:
+    model = fraczoo.load_pretrained(f"spectral_fractional_cnn.{tag}")
+    res = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False).test(model, data, verbose=False)[0]
+    return {"task": task, "model": f"shipped .{tag} weights (seed 0 test split)", "params": num_params(model),
+            "metric": metric, "mean": res[key], "sd": 0.0, "seeds": 1}
+
 
 def run_fields(args) -> dict:
-    model_args = config_args("config.yaml", "model")
-    data_args = config_args("config.yaml", "data")
-    epochs = 1 if args.quick else args.fields_epochs
-    rows, setups = [], {}
+    units = [("fields", size, seed, label) for size in args.sizes for seed in args.seeds
+             for label in fields_models(args.fno_modes)]
+    rows = run_units(units, args)
     for size in args.sizes:
-        for seed in progress(args.seeds, f"fields {size}x{size}"):
-            data = FractionalFieldDataModule(**{**data_args, "size": size, "seed": seed,
-                                                "train_size": 256 if args.quick else data_args["train_size"],
-                                                "val_size": 64 if args.quick else 512,
-                                                "test_size": 64 if args.quick else args.test_size})
-            task = f"Hurst, fields {size}x{size}"
-            L.seed_everything(seed)
-            zoo = SpectralFractionalCNN(**model_args)
-            target = num_params(zoo)
-            plain, width = matched(lambda c: PlainCNN((c, 2 * c), **model_args), range(2, 64), target)
-            fno, fno_width = matched(lambda w: FNOStyle(w, args.fno_modes, **model_args), range(2, 64), target)
-            setups[task] = {"train_size": data.hparams.train_size, "epochs": epochs, "plain_widths": [width, 2 * width],
-                            "fno_width": fno_width, "fno_modes": args.fno_modes, "fno_layers": 2}
-            for label, model in (("spectral_fractional_cnn", zoo), ("plain CNN 3x3", plain),
-                                 ("FNO-style", fno)):
-                res = fit_and_test(model, data, epochs, seed)
-                rows.append({"task": task, "model": label, "params": num_params(model), "metric": "test MAE",
-                             "seed": seed, "value": res["test_mae"]})
-            data.setup("test")
-            x, hurst = data.splits["test"].tensors
-            fields, hurst = x[:, 0].double(), hurst.double()
-            for label, estimate in (("exact MLE (Whittle)", hurst_mle(fields, data_args["hurst_range"])),
-                                    ("posterior median (Bayes, MAE-optimal)",
-                                     hurst_posterior_median(fields, data_args["hurst_range"])),
-                                    ("variogram fit", variogram_hurst(fields))):
-                rows.append({"task": task, "model": label, "params": 0, "metric": "test MAE", "seed": seed,
-                             "value": float((estimate - hurst).abs().mean())})
+        for seed in args.seeds:
+            rows += estimator_rows(size, seed, args)
     summary = summarise(rows)
-    for task in setups:
+    for size in args.sizes:
+        task = f"Hurst, fields {size}x{size}"
         mle = next(r["mean"] for r in summary if r["task"] == task and r["model"].startswith("exact MLE"))
         for r in summary:
             if r["task"] == task:
                 r["ratio_to_mle"] = r["mean"] / mle
     if 32 in args.sizes and not args.quick:
-        pretrained = fraczoo.load_pretrained("spectral_fractional_cnn.fields")
-        data = FractionalFieldDataModule(**{**data_args, "size": 32, "seed": 0, "test_size": args.test_size})
-        res = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False).test(
-            pretrained, data, verbose=False)[0]
-        summary.append({"task": "Hurst, fields 32x32", "model": "shipped .fields weights (seed 0 test split)",
-                        "params": num_params(pretrained), "metric": "test MAE", "mean": res["test_mae"], "sd": 0.0,
-                        "seeds": 1})
-    return {"setups": setups, "rows": rows, "summary": summary}
+        summary.append(shipped_row("fields", fields_data(32, 0, False, args.test_size), "test MAE", "test_mae",
+                                   "Hurst, fields 32x32"))
+    return {"fields_config": config_args("config.yaml", "data"), "rows": rows, "summary": summary}
 
-
-# ---------------------------------------------------------------------------------------------------------
-# digits
 
 def run_digits(args) -> dict:
-    tune_args = config_args("finetune.yaml", "model")
-    data_args = config_args("finetune.yaml", "data")
-    scratch_args = {k: v for k, v in tune_args.items() if k != "init_weights"}
-    epochs = 2 if args.quick else args.digits_epochs
-    rows = []
-    for seed in progress(args.seeds, "digits"):
-        data = DigitsDataModule(**{**data_args, "seed": seed})
-        L.seed_everything(seed)
-        scratch = SpectralFractionalCNN(**scratch_args)
-        tuned = SpectralFractionalCNN(**tune_args)
-        plain, _ = matched(lambda c: PlainCNN((c, 2 * c), **scratch_args), range(2, 64), num_params(scratch))
-        for label, model in (("spectral_fractional_cnn, scratch", scratch),
-                             ("spectral_fractional_cnn, fine-tuned from .fields", tuned),
-                             ("plain CNN 3x3, scratch", plain)):
-            res = fit_and_test(model, data, epochs, seed)
-            rows.append({"task": "digits 16x16", "model": label, "params": num_params(model), "metric": "test acc",
-                         "seed": seed, "value": res["test_acc"]})
-    summary = summarise(rows)
+    units = [("digits", 16, seed, label) for seed in args.seeds for label in digits_models()]
+    summary = summarise(rows := run_units(units, args))
     if not args.quick and "spectral_fractional_cnn.digits" in fraczoo.list_pretrained():
-        shipped = fraczoo.load_pretrained("spectral_fractional_cnn.digits")
-        res = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False).test(
-            shipped, DigitsDataModule(**{**data_args, "seed": 0}), verbose=False)[0]
-        summary.append({"task": "digits 16x16", "model": "shipped .digits weights (seed 0 test split)",
-                        "params": num_params(shipped), "metric": "test acc", "mean": res["test_acc"], "sd": 0.0,
-                        "seeds": 1})
-    return {"epochs": epochs, "rows": rows, "summary": summary}
+        data = DigitsDataModule(**{**config_args("finetune.yaml", "data"), "seed": 0})
+        summary.append(shipped_row("digits", data, "test acc", "test_acc", "digits 16x16"))
+    return {"rows": rows, "summary": summary}
 
 
 def main(argv=None) -> None:
@@ -220,7 +257,8 @@ def main(argv=None) -> None:
     parser.add_argument("--fields-epochs", type=int, default=20)
     parser.add_argument("--digits-epochs", type=int, default=30)
     parser.add_argument("--test-size", type=int, default=1024, help="fields: test fields per seed")
-    parser.add_argument("--fno-modes", type=int, default=8, help="fields: Fourier modes per axis of the FNO")
+    parser.add_argument("--fno-modes", type=int, default=4, help="fields: Fourier modes per axis of the FNO")
+    parser.add_argument("--jobs", type=int, default=1, help="training runs in parallel (processes, 1 thread each)")
     parser.add_argument("--out", help="JSON path (default benchmarks/compare_baselines_<task>.json)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

@@ -1,8 +1,11 @@
 """Layers built on the operator core."""
 from fraczoo.nn.alpha import BetaAlphaLayer, NormalAlphaLayer, ProbabilisticOrder
+from fraczoo.nn.hybrid import (FractionalHybridConv2d, FractionalHybridEncoder, LogEnergyPool2d,
+                               RunningStandardization)
 from fraczoo.nn.memory import StochasticFractionalLayer
 from fraczoo.nn.order import FractionalOrder
 from fraczoo.nn.spectral import SpectralFractionalConv2d
 
-__all__ = ["BetaAlphaLayer", "FractionalOrder", "NormalAlphaLayer", "ProbabilisticOrder",
+__all__ = ["BetaAlphaLayer", "FractionalHybridConv2d", "FractionalHybridEncoder", "FractionalOrder",
+           "LogEnergyPool2d", "NormalAlphaLayer", "ProbabilisticOrder", "RunningStandardization",
            "SpectralFractionalConv2d", "StochasticFractionalLayer"]

@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from fraczoo.nn.hybrid import FractionalHybridConv2d, FractionalHybridEncoder, LogEnergyPool2d
+from fraczoo.nn.hybrid import (FractionalHybridConv2d, FractionalHybridEncoder, LogEnergyPool2d,
+                               RunningStandardization)
 from fraczoo.ops import fractional_laplacian
 
 
@@ -72,6 +73,31 @@ def test_log_energy_pool_closed_form():
     torch.testing.assert_close(energy, torch.log(torch.tensor([[4.5, 4.0]], dtype=torch.float64)))
 
 
+def test_running_standardization():
+    """First batch: standardised by its own statistics; later batches by the moving averages of the
+    batches before them, so a sample's output does not depend on the rest of its batch."""
+    gen = torch.Generator().manual_seed(0)
+    first = 3.0 + 2.0 * torch.randn(64, 3, generator=gen, dtype=torch.float64)
+    norm = RunningStandardization(3, momentum=0.5).double()
+    out = norm(first)
+    torch.testing.assert_close(out.mean(0), torch.zeros(3, dtype=torch.float64), atol=1e-12, rtol=0)
+    torch.testing.assert_close(out.var(0, unbiased=False), torch.ones(3, dtype=torch.float64), atol=1e-4, rtol=0)
+    state = {k: v.clone() for k, v in norm.state_dict().items()}
+    sample = torch.randn(1, 3, generator=gen, dtype=torch.float64)
+    outputs = []
+    for others in (torch.zeros(7, 3, dtype=torch.float64), 100 * torch.randn(7, 3, generator=gen, dtype=torch.float64)):
+        norm.load_state_dict(state)
+        outputs.append(norm(torch.cat([sample, others]))[0])
+    torch.testing.assert_close(outputs[0], outputs[1], atol=0, rtol=0)
+    torch.testing.assert_close(outputs[0], (sample[0] - first.mean(0)) / torch.sqrt(first.var(0, unbiased=False) + 1e-5))
+    # the update after use: m <- m + momentum (batch mean - m)
+    torch.testing.assert_close(norm.running_mean, state["running_mean"].lerp(torch.cat([sample, others]).mean(0), 0.5))
+    norm.eval()
+    frozen = norm.running_mean.clone()
+    norm(torch.randn(5, 3, dtype=torch.float64))
+    assert torch.equal(norm.running_mean, frozen)
+
+
 def test_encoder_features():
     encoder = FractionalHybridEncoder(1, [4, 6], alpha_init=(0.5, 1.5))
     assert encoder.out_features == 4 + 6 + 6
@@ -93,6 +119,8 @@ def test_encoder_features():
     (lambda: FractionalHybridConv2d(2, 2)(torch.randn(1, 2, 8, 8).double()), TypeError, "dtype"),
     (lambda: FractionalHybridConv2d(2, 2)(torch.full((1, 2, 8, 8), math.nan)), ValueError, "NaN"),
     (lambda: LogEnergyPool2d(eps=0.0), ValueError, "eps"),
+    (lambda: RunningStandardization(3, momentum=0.0), ValueError, "momentum"),
+    (lambda: RunningStandardization(3)(torch.randn(4, 2)), ValueError, "batch, 3"),
     (lambda: LogEnergyPool2d()(torch.randn(8, 8)), ValueError, "batch, channels"),
     (lambda: FractionalHybridEncoder(1, []), ValueError, "channels"),
     (lambda: FractionalHybridEncoder(1, [4])(torch.randn(1, 16, 16)), ValueError, "batch, channels"),
