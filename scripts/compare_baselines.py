@@ -53,12 +53,18 @@ def config_args(name: str, section: str) -> dict:
     return dict(yaml.safe_load((CATALOGUE / name).read_text())[section]["init_args"])
 
 
+def baseline_args(zoo_args: dict, widths) -> dict:
+    """A baseline's constructor arguments: the zoo model's (head, task, optimizer), with a spectral-block
+    backbone of ``widths`` whose last width sizes the head (the baseline then swaps the backbone)."""
+    return {**zoo_args, "channels": tuple(widths), "block": "spectral", "alpha_init": 0.5, "kernel_size": 3}
+
+
 class PlainCNN(SpectralFractionalCNN):
     """The zoo model's head, loss and optimizer on a plain backbone: stages [3x3 conv -> BatchNorm -> GELU ->
     2x2 average pool] of ``widths``, global average pool."""
 
     def __init__(self, widths: tuple[int, ...], **kwargs):
-        super().__init__(channels=widths, **{**kwargs, "block": "spectral", "alpha_init": 0.5})
+        super().__init__(**baseline_args(kwargs, widths))
         stages, prev = [], self.hparams.in_channels
         for width in widths:
             stages += [nn.Conv2d(prev, width, 3, padding=1), nn.BatchNorm2d(width), nn.GELU(), nn.AvgPool2d(2)]
@@ -94,7 +100,7 @@ class FNOStyle(SpectralFractionalCNN):
     operator for parametric partial differential equations", ICLR 2021)."""
 
     def __init__(self, width: int, modes: int, layers: int = 2, **kwargs):
-        super().__init__(channels=(width,), **{**kwargs, "block": "spectral", "alpha_init": 0.5})
+        super().__init__(**baseline_args(kwargs, (width,)))
         self.backbone = nn.Sequential(nn.Conv2d(self.hparams.in_channels, width, 1),
                                       *(FourierLayer2d(width, modes) for _ in range(layers)),
                                       nn.AdaptiveAvgPool2d(1), nn.Flatten())
@@ -148,7 +154,16 @@ def fields_models(modes: int) -> dict:
             "plain CNN 3x3": lambda: _described(matched(lambda c: PlainCNN((c, 2 * c), **model_args), range(2, 64), target),
                                                  "widths ({0}, 2x{0})"),
             "FNO-style": lambda: _described(matched(lambda w: FNOStyle(w, modes, **model_args), range(2, 64), target),
-                                             f"width {{0}}, {modes} modes, 2 Fourier layers")}
+                                             f"width {{0}}, {modes} modes, 2 Fourier layers"),
+            "ablation: spectral_fractional_cnn without its fractional branch": lambda: (
+                without_fractional_branch(SpectralFractionalCNN(**model_args)), "local 3x3 branch + log energies only")}
+
+
+def without_fractional_branch(model: SpectralFractionalCNN) -> SpectralFractionalCNN:
+    """The hybrid model with each block reduced to its local convolution: what the log band-energy
+    readout achieves on plain convolutional features."""
+    model.backbone.blocks = nn.ModuleList(block.local for block in model.backbone.blocks)
+    return model
 
 
 def digits_models() -> dict:
