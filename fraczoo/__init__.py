@@ -1,11 +1,11 @@
 """fraczoo: a model zoo for fractional-calculus deep learning on PyTorch Lightning.
 
-``fraczoo.ops`` (pure torch) imports fast; the registry functions below import Lightning on first use.
+``fraczoo.ops`` (pure torch) imports fast; the zoo functions below import Lightning on first use.
 """
 __version__ = "0.1.0"
 
-_HUB = ("list_models", "list_pretrained", "create_model", "load_pretrained", "create_datamodule",
-        "register_model")
+_HUB = ("list_models", "list_pretrained", "create_model", "load_pretrained", "save_pretrained",
+        "create_datamodule", "load_backbone", "register_model")
 
 __all__ = list(_HUB) + ["__version__"]
 

@@ -1,20 +1,33 @@
 """The ``fraczoo`` command line: LightningCLI over the zoo (fit, validate, test, predict).
 
-    fraczoo fit --config models/spectral_fractional_cnn/config.yaml
+    fraczoo fit --config spectral_fractional_cnn                  # a zoo model's shipped config, by name
+    fraczoo fit --config spectral_fractional_cnn:finetune         # its config.yaml, then its finetune.yaml
     fraczoo fit --config models/spectral_fractional_cnn/config.yaml --trainer.max_epochs 10
-    fraczoo list                      # zoo models and pretrained weights
+    fraczoo config spectral_fractional_cnn [--finetune]           # print a shipped config to edit and save
+    fraczoo list                                                  # zoo models and pretrained weights
+
+A ``--config`` that is not a file here is looked up in the catalogue: a zoo model name (``NAME`` or
+``NAME:finetune``), or a catalogue path such as ``callbacks/wandb.yaml`` or ``datamodules/digits.yaml``, so
+the shipped configs work from any folder with an installed wheel.
 
 Weights & Biases runs offline unless the user is logged in (WANDB_API_KEY or a netrc entry), so the
 command never prompts and never needs an account; ``wandb sync <run dir>`` uploads an offline run later.
 """
 from __future__ import annotations
 
+import json
 import netrc
 import os
 import sys
+from pathlib import Path
+from typing import Optional
 
 import lightning as L
+import torch
 from lightning.pytorch.cli import LightningCLI
+
+from fraczoo.hub import list_models, list_pretrained, load_backbone
+from fraczoo.models._catalogue import catalogue_dir, catalogue_root
 
 
 def _wandb_logged_in() -> bool:
@@ -53,14 +66,86 @@ class RunSummary(L.Callback):
 
 
 def _list() -> None:
-    import fraczoo
-
     print("models:")
-    for name in fraczoo.list_models():
+    for name in list_models():
         print(f"  {name}")
     print("pretrained:")
-    for name in fraczoo.list_pretrained():
+    for name in list_pretrained():
         print(f"  {name}")
+
+
+def config_paths(value: str) -> list[str]:
+    """The files a ``--config`` value stands for: itself when it exists; a zoo model's shipped config
+    (``NAME``) or its config and fine-tuning overrides (``NAME:finetune``); a path inside the catalogue root
+    (``callbacks/wandb.yaml``). Anything else is passed on for LightningCLI to report."""
+    if Path(value).exists():
+        return [value]
+    name, _, variant = value.partition(":")
+    if name in list_models():
+        if variant not in ("", "finetune"):
+            raise SystemExit(f"fraczoo: --config {value}: use {name} or {name}:finetune")
+        files = [catalogue_dir() / name / "config.yaml"]
+        files += [catalogue_dir() / name / "finetune.yaml"] if variant else []
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            raise SystemExit(f"fraczoo: --config {value}: the catalogue has no {', '.join(missing)}")
+        return [str(f) for f in files]
+    shipped = catalogue_root() / value
+    return [str(shipped)] if shipped.is_file() else [value]
+
+
+def resolve_configs(argv: list[str]) -> list[str]:
+    """``argv`` with every ``--config VALUE`` / ``--config=VALUE`` replaced by ``config_paths(VALUE)``."""
+    out, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--config" and i + 1 < len(argv):
+            value, i = argv[i + 1], i + 2
+        elif arg.startswith("--config="):
+            value, i = arg.split("=", 1)[1], i + 1
+        else:
+            out.append(arg)
+            i += 1
+            continue
+        out += [a for path in config_paths(value) for a in ("--config", path)]
+    return out
+
+
+def checkpoint_config(ckpt_path: str) -> dict | None:
+    """The model and data sections that rebuild the run a Lightning checkpoint came from (LightningCLI
+    stores each class path and its arguments in the checkpoint's hyperparameters), or None."""
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except Exception:  # not readable here: LightningCLI reports it when it loads the file
+        return None
+    config = {}
+    for section, key in (("model", "hyper_parameters"), ("data", "datamodule_hyper_parameters")):
+        hparams = ckpt.get(key) or {}
+        if "_class_path" in hparams:
+            config[section] = {"class_path": hparams["_class_path"],
+                               "init_args": {k: v for k, v in hparams.items() if not k.startswith("_")}}
+    return config or None
+
+
+def with_checkpoint_config(argv: list[str]) -> list[str]:
+    """For validate/test/predict with ``--ckpt_path``: the checkpoint's own model and data come first, so
+    ``fraczoo validate --ckpt_path last.ckpt`` runs as is (later configs and arguments still override)."""
+    if argv[:1] not in (["validate"], ["test"], ["predict"]):
+        return argv
+    paths = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--ckpt_path"]
+    paths += [a.split("=", 1)[1] for a in argv if a.startswith("--ckpt_path=")]
+    config = checkpoint_config(paths[-1]) if paths and Path(paths[-1]).is_file() else None
+    return [argv[0], "--config", json.dumps(config), *argv[1:]] if config else argv
+
+
+def _print_config(argv: list[str]) -> None:
+    names = [a for a in argv if not a.startswith("-")]
+    if len(names) != 1 or names[0] not in list_models() or set(argv) - {names[0], "--finetune"}:
+        raise SystemExit(f"usage: fraczoo config NAME [--finetune]; NAME one of: {', '.join(list_models())}")
+    file = catalogue_dir() / names[0] / ("finetune.yaml" if "--finetune" in argv else "config.yaml")
+    if not file.is_file():
+        raise SystemExit(f"fraczoo config: the catalogue has no {file}")
+    print(file.read_text(), end="")
 
 
 def main(args: list[str] | None = None) -> None:
@@ -68,6 +153,10 @@ def main(args: list[str] | None = None) -> None:
     if argv[:1] == ["list"]:
         _list()
         return
+    if argv[:1] == ["config"]:
+        _print_config(argv[1:])
+        return
+    argv = with_checkpoint_config(resolve_configs(argv))
     if not _wandb_logged_in():
         os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
@@ -76,15 +165,31 @@ def main(args: list[str] | None = None) -> None:
     make_cli(argv, trainer_defaults={"callbacks": [RunSummary(), NonFiniteGuard(), RNGStateCheckpoint()]})
 
 
+class ZooCLI(LightningCLI):
+    """LightningCLI plus ``--init_weights``: a pretrained name or weights file whose backbone initialises
+    the model before the run (fine-tuning; ignored when ``--ckpt_path`` resumes a run). It is an argument of
+    the run, not of the model, so a fine-tuned checkpoint rebuilds without the catalogue."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--init_weights", type=Optional[str], default=None,
+                            help="pretrained name (model or model.tag) or weights/checkpoint file whose backbone "
+                                 "initialises the model (fine-tuning; the head stays fresh)")
+
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        source = self._get(self.config, "init_weights")
+        if source and not self._get(self.config, "ckpt_path"):
+            load_backbone(self.model, source)
+
+
 def make_cli(args: list[str], *, run: bool = True, **kwargs) -> LightningCLI:
     """The LightningCLI behind ``fraczoo``: any zoo model / data module by class path, optimizers from the
     model. ``run=False`` only parses and instantiates (scripts, tests)."""
     import fraczoo.datamodules  # noqa: F401  (subclasses must be importable for class_path shorthands)
-    import fraczoo.models  # noqa: F401
 
-    return LightningCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True,
-                        subclass_mode_data=True, save_config_kwargs={"overwrite": True}, args=args, run=run,
-                        auto_configure_optimizers=False, **kwargs)
+    return ZooCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
+                  save_config_kwargs={"overwrite": True}, args=args, run=run, auto_configure_optimizers=False,
+                  **kwargs)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
     python scripts/bench_memory.py            # lengths 1k..64k
     python scripts/bench_memory.py --quick    # lengths 1k, 4k, 16k, fewer repeats
-    python scripts/bench_memory.py --forecast # also: stochastic_memory_seq vs GRU/LSTM of equal size
+    python scripts/bench_memory.py --forecast # also: stochastic_memory_seq vs GRU/LSTM (quick; the full
+                                              # comparison is scripts/compare_memory_seq.py)
 
 Per training step (forward + backward of the memory term D^alpha y, y of shape (batch, N), alpha a
 learnable scalar) it times: the exact O(N^2) direct history (each step sums its whole past, computed
@@ -123,8 +124,7 @@ def bench_forecast(length=512, train_size=1024, epochs=3, seed=0):
         def forward(self, x):
             return self.head(self.rnn(x.unsqueeze(-1))[0]).squeeze(-1)
 
-    models = {"stochastic_memory_seq": fraczoo.create_model("stochastic_memory_seq", channels=8, num_layers=2,
-                                                            num_samples=32),
+    models = {"stochastic_memory_seq": fraczoo.create_model("stochastic_memory_seq"),
               "GRU(h=12)": RNN(torch.nn.GRU, 12), "LSTM(h=10)": RNN(torch.nn.LSTM, 10)}
     rows = []
     for name, model in models.items():
@@ -144,8 +144,7 @@ def bench_forecast(length=512, train_size=1024, epochs=3, seed=0):
         row = {"model": name, "params": sum(p.numel() for p in model.parameters()), "val_mse": mse,
                "train_s": train_s}
         if name == "stochastic_memory_seq":
-            row["alpha_mean"] = float(torch.cat([m.alpha.detach().flatten() for m in model.backbone
-                                                 if hasattr(m, "order")]).mean())
+            row["alpha_mean"] = float(model.backbone.alpha.detach().mean())
         rows.append(row)
     acvf = dm.autocovariance(dv.double())
     rows.append({"model": "oracle (best linear predictor)", "params": "", "train_s": "",

@@ -3,7 +3,6 @@ same budget (issue 18). One task per call; each writes benchmarks/compare_baseli
 
     python scripts/compare_baselines.py --task fields     # Hurst exponent of 32x32 and 64x64 fields
     python scripts/compare_baselines.py --task digits     # 16x16 handwritten digits, from scratch / fine-tuned
-    python scripts/compare_baselines.py --task dynamics   # neural_fode vs a neural ODE (scripts/_compare_dynamics.py)
     python scripts/compare_baselines.py --task fields --quick   # smoke run (tiny data, 1 epoch, 1 seed)
 
 fields: spectral_fractional_cnn (the hybrid block of models/spectral_fractional_cnn/config.yaml), a plain
@@ -14,7 +13,8 @@ exact maximum-likelihood estimator (Whittle likelihood, exact for periodic field
 the exact posterior median under the data's uniform prior (the least expected absolute error of any
 estimator) and the classical variogram fit, all scored on the same test fields (Hurst MAE).
 digits: spectral_fractional_cnn from scratch and fine-tuned from the shipped ``.fields`` weights
-(models/spectral_fractional_cnn/finetune.yaml), and a plain 3x3 CNN of the same size; test accuracy.
+(models/spectral_fractional_cnn/finetune.yaml on top of config.yaml), and a plain 3x3 CNN of the same
+size; test accuracy. (neural_fode against a neural ODE: scripts/compare_dynamics.py.)
 Both tasks also score the shipped pretrained weights on seed 0's test split.
 
 Every number is a test-split metric of the final weights of a fresh run (no early stopping, no selection
@@ -23,6 +23,7 @@ on the test split); tables give the mean and the standard deviation over seeds.
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing
 import statistics
 import time
@@ -40,7 +41,7 @@ from fraczoo.datamodules import DigitsDataModule, FractionalFieldDataModule
 from fraczoo.datamodules.hurst_estimators import hurst_mle, hurst_posterior_median, variogram_hurst
 from fraczoo.models.spectral_fractional_cnn import SpectralFractionalCNN
 
-TASKS = ("fields", "digits", "dynamics")
+TASKS = ("fields", "digits")
 CATALOGUE = ROOT / "models" / "spectral_fractional_cnn"
 
 
@@ -51,6 +52,19 @@ def num_params(model: nn.Module) -> int:
 def config_args(name: str, section: str) -> dict:
     """The init_args of ``section`` ("model" or "data") in a catalogue config of spectral_fractional_cnn."""
     return dict(yaml.safe_load((CATALOGUE / name).read_text())[section]["init_args"])
+
+
+@functools.cache
+def finetune_args() -> tuple[dict, dict, str]:
+    """The model and data arguments and the start weights of the shipped fine-tuning run, as ``fraczoo fit
+    --config spectral_fractional_cnn:finetune`` composes them (finetune.yaml on top of config.yaml)."""
+    from fraczoo.cli import make_cli, resolve_configs
+
+    cli = make_cli([*resolve_configs(["--config", "spectral_fractional_cnn:finetune"]), "--init_weights=null",
+                    "--trainer.logger=false", "--trainer.callbacks=[]"], run=False)
+    public = lambda hparams: {k: v for k, v in hparams.items() if not k.startswith("_")}  # noqa: E731
+    init = yaml.safe_load((CATALOGUE / "finetune.yaml").read_text())["init_weights"]
+    return public(cli.model.hparams), public(cli.datamodule.hparams), init
 
 
 def baseline_args(zoo_args: dict, widths) -> dict:
@@ -106,10 +120,17 @@ class FNOStyle(SpectralFractionalCNN):
                                       nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
 
-def matched(build, sizes, target: int):
-    """The baseline ``build(size)`` whose parameter count is closest to ``target``, and its size."""
-    size = min(sizes, key=lambda s: abs(num_params(build(s)) - target))
-    return build(size), size
+def matched(build, args: dict, template: str):
+    """The baseline ``build(size, **args_with_head_width)`` with the parameter count of the zoo model
+    ``SpectralFractionalCNN(**args)``: the largest backbone ``size`` whose model (the zoo model's head
+    width) has at most that count, then the head width that brings the count closest to it (within one
+    head unit, a few parameters). Returns the model and ``template`` filled with size and head width."""
+    zoo = SpectralFractionalCNN(**args)
+    target, hidden = num_params(zoo), zoo.hparams.hidden
+    count = lambda size, h: num_params(build(size, **{**args, "hidden": h}))  # noqa: E731
+    size = max((s for s in range(2, 64) if count(s, hidden) <= target), default=2)
+    head = min(range(1, 8 * hidden), key=lambda h: abs(count(size, h) - target))
+    return build(size, **{**args, "hidden": head}), template.format(size) + f", head {head}"
 
 
 def fit_and_test(model, data, epochs: int, seed: int) -> dict:
@@ -138,25 +159,24 @@ def summarise(rows: list[dict], keys=("task", "model")) -> list[dict]:
 # ---------------------------------------------------------------------------------------------------------
 # one training run per (task, size, seed, model): independent, so they run in parallel worker processes
 
-def fields_data(size: int, seed: int, quick: bool, test_size: int) -> FractionalFieldDataModule:
+def fields_data(size: int, seed: int, args) -> FractionalFieldDataModule:
     data_args = config_args("config.yaml", "data")
-    return FractionalFieldDataModule(**{**data_args, "size": size, "seed": seed,
-                                        "train_size": 256 if quick else data_args["train_size"],
-                                        "val_size": 64 if quick else 512, "test_size": 64 if quick else test_size})
+    train_size = 256 if args.quick else args.fields_train_size or data_args["train_size"]
+    return FractionalFieldDataModule(**{**data_args, "size": size, "seed": seed, "train_size": train_size,
+                                        "val_size": 64 if args.quick else 512,
+                                        "test_size": 64 if args.quick else args.test_size})
 
 
 def fields_models(modes: int) -> dict:
     """label -> (constructor of the model, description of its size); every baseline matched to the zoo
     model's parameter count."""
-    model_args = config_args("config.yaml", "model")
-    target = num_params(SpectralFractionalCNN(**model_args))
-    return {"spectral_fractional_cnn": lambda: (SpectralFractionalCNN(**model_args), f"channels {model_args['channels']}"),
-            "plain CNN 3x3": lambda: _described(matched(lambda c: PlainCNN((c, 2 * c), **model_args), range(2, 64), target),
-                                                 "widths ({0}, 2x{0})"),
-            "FNO-style": lambda: _described(matched(lambda w: FNOStyle(w, modes, **model_args), range(2, 64), target),
-                                             f"width {{0}}, {modes} modes, 2 Fourier layers"),
+    args = config_args("config.yaml", "model")
+    return {"spectral_fractional_cnn": lambda: (SpectralFractionalCNN(**args), f"channels {args['channels']}"),
+            "plain CNN 3x3": lambda: matched(lambda c, **kw: PlainCNN((c, 2 * c), **kw), args, "widths ({0}, 2x{0})"),
+            "FNO-style": lambda: matched(lambda w, **kw: FNOStyle(w, modes, **kw), args,
+                                         f"width {{0}}, {modes} modes, 2 Fourier layers"),
             "ablation: spectral_fractional_cnn without its fractional branch": lambda: (
-                without_fractional_branch(SpectralFractionalCNN(**model_args)), "local 3x3 branch + log energies only")}
+                without_fractional_branch(SpectralFractionalCNN(**args)), "local 3x3 branch + log energies only")}
 
 
 def without_fractional_branch(model: SpectralFractionalCNN) -> SpectralFractionalCNN:
@@ -167,19 +187,12 @@ def without_fractional_branch(model: SpectralFractionalCNN) -> SpectralFractiona
 
 
 def digits_models() -> dict:
-    tune_args = config_args("finetune.yaml", "model")
-    scratch_args = {k: v for k, v in tune_args.items() if k != "init_weights"}
-    target = num_params(SpectralFractionalCNN(**scratch_args))
-    return {"spectral_fractional_cnn, scratch": lambda: (SpectralFractionalCNN(**scratch_args), "scratch"),
-            "spectral_fractional_cnn, fine-tuned from .fields": lambda: (SpectralFractionalCNN(**tune_args),
-                                                                         f"init_weights {tune_args['init_weights']}"),
-            "plain CNN 3x3, scratch": lambda: _described(
-                matched(lambda c: PlainCNN((c, 2 * c), **scratch_args), range(2, 64), target), "widths ({0}, 2x{0})")}
-
-
-def _described(model_and_size, template: str):
-    model, size = model_and_size
-    return model, template.format(size)
+    args, _, init = finetune_args()
+    return {"spectral_fractional_cnn, scratch": lambda: (SpectralFractionalCNN(**args), "scratch"),
+            "spectral_fractional_cnn, fine-tuned from .fields": lambda: (
+                fraczoo.create_model("spectral_fractional_cnn", init_weights=init, **args), f"init_weights {init}"),
+            "plain CNN 3x3, scratch": lambda: matched(lambda c, **kw: PlainCNN((c, 2 * c), **kw), args,
+                                                      "widths ({0}, 2x{0})")}
 
 
 def train_unit(unit: tuple, args) -> dict:
@@ -188,11 +201,11 @@ def train_unit(unit: tuple, args) -> dict:
     task, size, seed, label = unit
     L.seed_everything(seed)
     if task == "fields":
-        data = fields_data(size, seed, args.quick, args.test_size)
+        data = fields_data(size, seed, args)
         model, described = fields_models(args.fno_modes)[label]()
         epochs, metric, key, name = (1 if args.quick else args.fields_epochs), "test MAE", "test_mae", f"Hurst, fields {size}x{size}"
     else:
-        data = DigitsDataModule(**{**config_args("finetune.yaml", "data"), "seed": seed})
+        data = DigitsDataModule(**{**finetune_args()[1], "seed": seed})
         model, described = digits_models()[label]()
         epochs, metric, key, name = (2 if args.quick else args.digits_epochs), "test acc", "test_acc", "digits 16x16"
     start = time.perf_counter()
@@ -213,7 +226,7 @@ def run_units(units: list[tuple], args) -> list[dict]:
 
 def estimator_rows(size: int, seed: int, args) -> list[dict]:
     """The statistical estimators on the test fields of one (size, seed)."""
-    data = fields_data(size, seed, args.quick, args.test_size)
+    data = fields_data(size, seed, args)
     data.setup("test")
     x, hurst = data.splits["test"].tensors
     fields, hurst = x[:, 0].double(), hurst.double()
@@ -230,13 +243,14 @@ def estimator_rows(size: int, seed: int, args) -> list[dict]:
 def shipped_row(tag: str, data, metric: str, key: str, task: str) -> dict:
     model = fraczoo.load_pretrained(f"spectral_fractional_cnn.{tag}")
     res = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False).test(model, data, verbose=False)[0]
+    sha256 = yaml.safe_load((CATALOGUE / "pretrained.yaml").read_text())["tags"][tag]["sha256"]
     return {"task": task, "model": f"shipped .{tag} weights (seed 0 test split)", "params": num_params(model),
-            "metric": metric, "mean": res[key], "sd": 0.0, "seeds": 1}
+            "metric": metric, "mean": res[key], "sd": 0.0, "seeds": 1, "sha256": sha256}
 
 
 def run_fields(args) -> dict:
     units = [("fields", size, seed, label) for size in args.sizes for seed in args.seeds
-             for label in fields_models(args.fno_modes)]
+             for label in fields_models(args.fno_modes) if not args.skip_ablation or not label.startswith("ablation")]
     rows = run_units(units, args)
     for size in args.sizes:
         for seed in args.seeds:
@@ -248,9 +262,12 @@ def run_fields(args) -> dict:
         for r in summary:
             if r["task"] == task:
                 r["ratio_to_mle"] = r["mean"] / mle
-    if 32 in args.sizes and not args.quick:
-        summary.append(shipped_row("fields", fields_data(32, 0, False, args.test_size), "test MAE", "test_mae",
-                                   "Hurst, fields 32x32"))
+    if 32 in args.sizes and 0 in args.seeds and not args.quick:
+        shipped = shipped_row("fields", fields_data(32, 0, args), "test MAE", "test_mae", "Hurst, fields 32x32")
+        # the shipped weights see seed 0's test fields only: their yardstick is the MLE on those fields
+        mle0 = next(r["value"] for r in rows if r["task"] == "Hurst, fields 32x32" and r["seed"] == 0
+                    and r["model"].startswith("exact MLE"))
+        summary.append({**shipped, "ratio_to_mle": shipped["mean"] / mle0, "mle_same_fields": mle0})
     return {"fields_config": config_args("config.yaml", "data"), "rows": rows, "summary": summary}
 
 
@@ -258,7 +275,7 @@ def run_digits(args) -> dict:
     units = [("digits", 16, seed, label) for seed in args.seeds for label in digits_models()]
     summary = summarise(rows := run_units(units, args))
     if not args.quick and "spectral_fractional_cnn.digits" in fraczoo.list_pretrained():
-        data = DigitsDataModule(**{**config_args("finetune.yaml", "data"), "seed": 0})
+        data = DigitsDataModule(**{**finetune_args()[1], "seed": 0})
         summary.append(shipped_row("digits", data, "test acc", "test_acc", "digits 16x16"))
     return {"rows": rows, "summary": summary}
 
@@ -271,6 +288,9 @@ def main(argv=None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64], help="fields: grid sizes")
     parser.add_argument("--fields-epochs", type=int, default=20)
     parser.add_argument("--digits-epochs", type=int, default=30)
+    parser.add_argument("--fields-train-size", type=int, help="fields: new training fields per epoch "
+                        "(default: config.yaml's)")
+    parser.add_argument("--skip-ablation", action="store_true", help="fields: leave out the ablation runs")
     parser.add_argument("--test-size", type=int, default=1024, help="fields: test fields per seed")
     parser.add_argument("--fno-modes", type=int, default=4, help="fields: Fourier modes per axis of the FNO")
     parser.add_argument("--jobs", type=int, default=1, help="training runs in parallel (processes, 1 thread each)")
@@ -279,15 +299,11 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     if args.quick:
         args.seeds = args.seeds[:1]
-    if args.task == "dynamics":
-        from _compare_dynamics import run_dynamics
-
-        run_dynamics(args)
-        return
     result = run_fields(args) if args.task == "fields" else run_digits(args)
     print_table(f"{args.task}: zoo model vs baselines (test split, mean and sd over seeds {args.seeds})",
                 result["summary"])
-    write_json(f"compare_baselines_{args.task}", {"seeds": args.seeds, **result},
+    settings = {k: v for k, v in vars(args).items() if k not in ("out", "jobs")}
+    write_json(f"compare_baselines_{args.task}", {"seeds": args.seeds, "settings": settings, **result},
                out=args.out or (f"/tmp/compare_baselines_{args.task}.json" if args.quick else None))
 
 

@@ -57,9 +57,10 @@ RECIPES = {
         "Hurst exponent of 32x32 fractional Gaussian fields, hybrid block (FractionalFieldDataModule, seed 0, "
         "4096 new fields per epoch, 30 epochs; ~25 min on 1 CPU thread)",
     ),
-    # fine-tunes the .fields weights just made (finetune.yaml: init_weights spectral_fractional_cnn.fields)
+    # fine-tunes the .fields weights just made (finetune.yaml, read on top of config.yaml: init_weights
+    # spectral_fractional_cnn.fields)
     "spectral_fractional_cnn.digits": (
-        "models/spectral_fractional_cnn/finetune.yaml",
+        ["models/spectral_fractional_cnn/config.yaml", "models/spectral_fractional_cnn/finetune.yaml"],
         _QUIET,
         "10-class 8x8 digits (scikit-learn's UCI set, resized to 16x16, seed 0 split), fine-tuned from .fields "
         "for 30 epochs (~3 min on 1 CPU thread)",
@@ -69,7 +70,7 @@ RECIPES = {
         ["--trainer.logger=false", "--trainer.callbacks=[]", "--trainer.enable_checkpointing=false",
          "--trainer.default_root_dir=runs/stochastic_memory_seq.arfima"],
         "one-step forecasting of ARFIMA(0,d,0) series, d ~ U(0.05, 0.45), 512 steps (LongMemoryDataModule, "
-        "seed 0), 3 epochs with k = 32 by_parts-sampled lags (~1-2 min on 1 CPU thread)",
+        "seed 0): gated mix of 8 fractional-difference forecasters, 3 epochs (~1 min on 1 CPU thread)",
     ),
     "neural_fode.oscillator": (
         "models/neural_fode/config.yaml",
@@ -81,10 +82,12 @@ RECIPES = {
 }
 
 
-def _fit(config: str, overrides: list[str], init: dict | None):
+def _fit(config: str | list[str], overrides: list[str], init: dict | None):
     from fraczoo.cli import make_cli
 
-    cli = make_cli(["--config", str(ROOT / config), *overrides], run=False, save_config_callback=None)
+    configs = [config] if isinstance(config, str) else config  # a list: each file on top of the one before
+    cli = make_cli([*(a for c in configs for a in ("--config", str(ROOT / c))), *overrides], run=False,
+                   save_config_callback=None)
     if init is not None:
         cli.model.load_state_dict(init)
     cli.trainer.fit(cli.model, cli.datamodule)
@@ -92,7 +95,8 @@ def _fit(config: str, overrides: list[str], init: dict | None):
 
 
 def make(key: str) -> dict:
-    from fraczoo.hub import catalogue_dir, read_weights, save_weights
+    from fraczoo.models._catalogue import catalogue_dir
+    from fraczoo.models._weights import read_weights, save_weights
 
     config, overrides, description = RECIPES[key]
     stages = overrides if overrides and isinstance(overrides[0], list) else [overrides]

@@ -14,35 +14,18 @@ import pytest
 import torch
 
 import fraczoo
-from fraczoo import hub
+from fraczoo.models import _catalogue, _weights
+from tests.conftest import ZOO_SMALL
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: extra intra-op threads only contend
-
-# Non-default hyperparameters (small, so every test stays fast), a fixed input, and a tiny datamodule.
-SPECS = {
-    "bayesian_alpha_regressor": dict(
-        hparams=dict(dim=2, width=8, dilations=[1, 3], kernel_size=5, hidden=8, std_floor=0.05, nll_beta=0.25,
-                     lr=1e-3, warmup_steps=3, buckets=1),
-        data=dict(dim=2, min_length=10, max_length=24, train_size=16, val_size=8, test_size=8, batch_size=8)),
-    "neural_fode": dict(
-        hparams=dict(state_dim=2, hidden=8, depth=1, alpha_init=0.7, per_dim_alpha=True, method="l1",
-                     lr=2e-2, alpha_lr=0.1),
-        data=dict(n_steps=6, t_end=1.0, substeps=1, train_size=8, val_size=4, test_size=4, batch_size=4)),
-    "spectral_fractional_cnn": dict(
-        hparams=dict(channels=[3, 4], hidden=8, alpha_init=0.9, directional=True, lr=1e-2),
-        data=dict(size=8, train_size=8, val_size=4, test_size=4, batch_size=4)),
-    "stochastic_memory_seq": dict(
-        hparams=dict(channels=4, num_layers=1, num_samples=4, alpha_init=0.4, layer_norm=True, lr=1e-2),
-        data=dict(length=17, train_size=8, val_size=4, test_size=4, batch_size=4)),
-}
 
 TRAINER = dict(max_epochs=1, limit_train_batches=2, limit_val_batches=1, accelerator="cpu", devices=1,
                logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
 
 
 def test_every_registered_model_has_a_spec():
-    assert sorted(SPECS) == fraczoo.list_models(), "add the new zoo model to SPECS"
+    assert sorted(ZOO_SMALL) == fraczoo.list_models(), "add the new zoo model to ZOO_SMALL"
 
 
 def _fixed_input(name: str):
@@ -68,7 +51,7 @@ def _perturbed_model(name: str):
     """A model whose every tensor differs from a fresh one: random shifts of all parameters, the learned
     orders (FractionalOrder ``raw``) moved away from their initial value, BatchNorm statistics updated."""
     torch.manual_seed(0)
-    model = fraczoo.create_model(name, **SPECS[name]["hparams"])
+    model = fraczoo.create_model(name, **ZOO_SMALL[name]["hparams"])
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for key, param in model.named_parameters():
@@ -81,7 +64,7 @@ def _perturbed_model(name: str):
 
 
 def _hparams(model) -> dict:
-    return hub._plain(hub._init_hparams(model.hparams))
+    return _weights.plain(_weights.init_hparams(model.hparams))
 
 
 def _assert_same_model(a, b, name: str):
@@ -99,14 +82,14 @@ def weights_files(tmp_path_factory):
     """One save_weights file per zoo model (of its perturbed model)."""
     folder = tmp_path_factory.mktemp("weights")
     files = {}
-    for name in SPECS:
+    for name in ZOO_SMALL:
         model = _perturbed_model(name)
-        hub.save_weights(model, folder / f"{name}.pt", tag="t")
+        _weights.save_weights(model, folder / f"{name}.pt", tag="t")
         files[name] = (model, folder / f"{name}.pt")
     return files
 
 
-@pytest.mark.parametrize("name", sorted(SPECS))
+@pytest.mark.parametrize("name", sorted(ZOO_SMALL))
 def test_save_weights_round_trip_is_exact(name, weights_files):
     model, path = weights_files[name]
     orders = [m.raw.detach().clone() for m in model.modules() if type(m).__name__ == "FractionalOrder"]
@@ -117,12 +100,12 @@ def test_save_weights_round_trip_is_exact(name, weights_files):
     _assert_same_model(model, loaded, name)
     loaded_orders = [m.raw for m in loaded.modules() if type(m).__name__ == "FractionalOrder"]
     assert all(torch.equal(a, b) for a, b in zip(orders, loaded_orders))
-    assert _hparams(loaded) == {**_hparams(fraczoo.create_model(name)), **hub._plain(SPECS[name]["hparams"])}
+    assert _hparams(loaded) == {**_hparams(fraczoo.create_model(name)), **_weights.plain(ZOO_SMALL[name]["hparams"])}
 
 
-@pytest.mark.parametrize("name", sorted(SPECS))
+@pytest.mark.parametrize("name", sorted(ZOO_SMALL))
 def test_lightning_checkpoint_round_trip_is_exact(name, tmp_path):
-    spec = SPECS[name]
+    spec = ZOO_SMALL[name]
     torch.manual_seed(0)
     model = fraczoo.create_model(name, **spec["hparams"])
     trainer = L.Trainer(default_root_dir=tmp_path, **TRAINER)
@@ -138,17 +121,17 @@ def test_lightning_checkpoint_round_trip_is_exact(name, tmp_path):
     _assert_same_model(model, fraczoo.create_model(name, pretrained=str(ckpt)), name)
 
 
-@pytest.mark.parametrize("name", sorted(SPECS))
+@pytest.mark.parametrize("name", sorted(ZOO_SMALL))
 def test_weights_files_load_with_weights_only(name, weights_files):
     payload = torch.load(weights_files[name][1], map_location="cpu", weights_only=True)
-    assert payload["format"] == hub.WEIGHTS_FORMAT and payload["model"] == name and payload["tag"] == "t"
+    assert payload["format"] == _weights.WEIGHTS_FORMAT and payload["model"] == name and payload["tag"] == "t"
     assert isinstance(payload["checksum"], str)
 
 
 @pytest.mark.parametrize("path", sorted(ROOT.glob("models/*/*.pt")), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_shipped_weights_load_with_weights_only(path):
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    assert payload["format"] == hub.WEIGHTS_FORMAT and payload["model"] == path.parent.name
+    assert payload["format"] == _weights.WEIGHTS_FORMAT and payload["model"] == path.parent.name
     assert all(isinstance(v, torch.Tensor) for v in payload["state_dict"].values())
 
 
@@ -194,8 +177,8 @@ def _corrupt(kind: str, src: Path, dst: Path, name: str) -> None:
     elif kind == "bare_state_dict":
         torch.save(torch.load(src, weights_only=True)["state_dict"], dst)
     elif kind == "another_model":
-        other = next(n for n in sorted(SPECS) if n != name)
-        hub.save_weights(fraczoo.create_model(other, **SPECS[other]["hparams"]), dst)
+        other = next(n for n in sorted(ZOO_SMALL) if n != name)
+        _weights.save_weights(fraczoo.create_model(other, **ZOO_SMALL[other]["hparams"]), dst)
     else:
         raise AssertionError(kind)
 
@@ -211,7 +194,7 @@ CORRUPTIONS = {  # kind -> what the message must say (besides the file's path)
 
 
 @pytest.mark.parametrize("kind", sorted(CORRUPTIONS))
-@pytest.mark.parametrize("name", sorted(SPECS))
+@pytest.mark.parametrize("name", sorted(ZOO_SMALL))
 def test_broken_weights_file_is_a_clear_error(name, kind, weights_files, tmp_path):
     bad = tmp_path / "broken.pt"
     _corrupt(kind, weights_files[name][1], bad, name)
@@ -221,7 +204,7 @@ def test_broken_weights_file_is_a_clear_error(name, kind, weights_files, tmp_pat
 
 
 @pytest.mark.parametrize("where", ["whole_file", "pickle"])
-@pytest.mark.parametrize("name", sorted(SPECS))
+@pytest.mark.parametrize("name", sorted(ZOO_SMALL))
 def test_a_flipped_byte_anywhere_never_loads_a_different_model(name, where, weights_files, tmp_path):
     """One flipped byte at each of 24 places spread over the file (or over its pickled header): either a
     ValueError naming the file, or a model identical to the saved one (the byte was zip alignment padding
@@ -246,14 +229,14 @@ def test_a_flipped_byte_anywhere_never_loads_a_different_model(name, where, weig
 def test_sha256_mismatch_and_missing_file(weights_files, tmp_path):
     path = weights_files["neural_fode"][1]
     with pytest.raises(ValueError, match=f"sha256 mismatch for {re.escape(str(path))}: expected 0+, got"):
-        hub.read_weights(path, sha256="0" * 64)
+        _weights.read_weights(path, sha256="0" * 64)
     missing = tmp_path / "nowhere.pt"
     with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
         fraczoo.create_model("neural_fode", pretrained=str(missing))
 
 
 def test_lightning_checkpoint_of_another_model_is_refused(tmp_path):
-    spec = SPECS["spectral_fractional_cnn"]
+    spec = ZOO_SMALL["spectral_fractional_cnn"]
     model = fraczoo.create_model("spectral_fractional_cnn", **spec["hparams"])
     trainer = L.Trainer(default_root_dir=tmp_path, **{**TRAINER, "limit_train_batches": 1, "limit_val_batches": 0})
     trainer.fit(model, fraczoo.create_datamodule("spectral_fractional_cnn", **spec["data"]))
@@ -288,18 +271,18 @@ def test_checksum_covers_hyperparameters(weights_files, tmp_path):
 def catalogue(tmp_path, monkeypatch):
     """A copy of the catalogue that ``hub`` reads instead of the real one (via $FRACZOO_CATALOGUE)."""
     copy = tmp_path / "catalogue"
-    shutil.copytree(hub.catalogue_dir(), copy, ignore=shutil.ignore_patterns("*.md", "*.json"))
+    shutil.copytree(_catalogue.catalogue_dir(), copy, ignore=shutil.ignore_patterns("*.md", "*.json"))
     monkeypatch.setenv("FRACZOO_CATALOGUE", str(copy))
-    assert hub.catalogue_dir() == copy
+    assert _catalogue.catalogue_dir() == copy
     return copy
 
 
 def _catalogue_file(catalogue: Path, name: str) -> Path:
-    entry = hub._pretrained_index(name)
+    entry = _catalogue.pretrained_index(name)
     return catalogue / name / entry["tags"][entry["default"]]["file"]
 
 
-@pytest.mark.parametrize("name", sorted(SPECS))
+@pytest.mark.parametrize("name", sorted(ZOO_SMALL))
 def test_catalogue_copy_loads_like_the_original(name, catalogue, monkeypatch):
     if not (catalogue / name / "pretrained.yaml").is_file():
         pytest.skip(f"no pretrained weights for {name}")
@@ -316,7 +299,7 @@ def test_catalogue_copy_loads_like_the_original(name, catalogue, monkeypatch):
     ("another_model", ValueError, "sha256 mismatch for"),
     ("missing", FileNotFoundError, "weights file not found"),
 ])
-@pytest.mark.parametrize("name", sorted(SPECS))
+@pytest.mark.parametrize("name", sorted(ZOO_SMALL))
 def test_corrupted_catalogue_weights_are_a_clear_error(name, kind, error, match, catalogue, tmp_path):
     if not (catalogue / name / "pretrained.yaml").is_file():
         pytest.skip(f"no pretrained weights for {name}")

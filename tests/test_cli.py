@@ -10,8 +10,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "models" / "spectral_fractional_cnn" / "config.yaml"
 
 
-def run_cli(*args, cwd):
-    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT)}
+def run_cli(*args, cwd, **extra_env):
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT), **extra_env}
     env.pop("WANDB_API_KEY", None)
     return subprocess.run([sys.executable, "-m", "fraczoo", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600, stdin=subprocess.DEVNULL)
@@ -59,3 +59,75 @@ def test_wandb_fragment_tracks_monitors_offline(tmp_path):
     for key in (b"val_loss", b"grad_var/all", b"grad_var/noise_scale", b"alpha/backbone.0.alpha/mean",
                 b"alpha/backbone.0.alpha/std", b"alpha_init"):
         assert key in records, key
+
+
+def test_finetune_config_composes_and_checkpoint_needs_no_catalogue(tmp_path):
+    """config.yaml + finetune.yaml: the backbone starts from the pretrained weights (``init_weights``, applied
+    by the CLI, not by the model), and the fine-tuned checkpoint loads with ``load_from_checkpoint`` and
+    ``fraczoo validate --ckpt_path`` in a folder without the catalogue: its hyperparameters do not name the
+    catalogue weights."""
+    pytest.importorskip("sklearn")
+    import torch
+
+    folder = ROOT / "models" / "spectral_fractional_cnn"
+    out = run_cli("fit", "--config", str(folder / "config.yaml"), "--config", str(folder / "finetune.yaml"),
+                  "--trainer.max_steps=1", "--trainer.limit_val_batches=1", "--trainer.logger=false",
+                  f"--trainer.default_root_dir={tmp_path}", cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    ckpt = Path(re.search(r"last checkpoint: (\S+)", out.stdout).group(1))
+    saved = torch.load(ckpt, weights_only=False)
+    assert "init_weights" not in saved["hyper_parameters"]
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    empty = tmp_path / "no_catalogue"
+    empty.mkdir()
+    code = (f"import fraczoo; from fraczoo.models import SpectralFractionalCNN; "
+            f"m = SpectralFractionalCNN.load_from_checkpoint({str(ckpt)!r}); "
+            f"assert fraczoo.list_pretrained() == []; print(m.hparams.task, m.hparams.num_outputs)")
+    env = {**os.environ, "FRACZOO_CATALOGUE": str(empty), "PYTHONPATH": str(ROOT)}
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    assert loaded.stdout.split() == ["classification", "10"]
+    # the checkpoint alone names its model and data: ``fraczoo validate --ckpt_path`` needs no config
+    val = run_cli("validate", "--ckpt_path", str(ckpt), "--trainer.limit_val_batches=1", "--trainer.logger=false",
+                  cwd=elsewhere, FRACZOO_CATALOGUE=str(empty))
+    assert val.returncode == 0, val.stderr[-3000:]
+    assert "val_acc" in val.stdout and "val_loss" in val.stdout
+
+
+def test_init_weights_sets_the_backbone_unless_resuming(tmp_path):
+    import torch
+
+    import fraczoo
+    from fraczoo.cli import make_cli
+
+    source = fraczoo.create_model("spectral_fractional_cnn", channels=[16, 32], alpha_init=0.7)
+    weights = tmp_path / "w.pt"
+    fraczoo.save_pretrained(source, weights)
+    args = ["--config", str(CONFIG), "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}"]
+    cli = make_cli([*args, f"--init_weights={weights}"], run=False)
+    for key, value in source.backbone.state_dict().items():
+        assert torch.equal(cli.model.backbone.state_dict()[key], value), key
+    fresh = make_cli(args, run=False).model
+    assert not torch.equal(fresh.backbone.state_dict()["0.alpha.raw"], source.backbone.state_dict()["0.alpha.raw"])
+    with pytest.raises(ValueError, match="backbone"):
+        make_cli([*args, "--model.init_args.channels=[8]", f"--init_weights={weights}"], run=False)
+
+
+def test_configs_by_name_from_any_folder(tmp_path):
+    shown = run_cli("config", "spectral_fractional_cnn", "--finetune", cwd=tmp_path)
+    assert shown.returncode == 0 and "init_weights: spectral_fractional_cnn.fields" in shown.stdout
+    bad = run_cli("config", "no_such_model", cwd=tmp_path)
+    assert bad.returncode != 0 and "NAME one of: bayesian_alpha_regressor" in bad.stderr
+    from fraczoo.cli import resolve_configs
+
+    folder = ROOT / "models" / "neural_fode"
+    assert resolve_configs(["fit", "--config", "neural_fode:finetune", "--trainer.max_epochs=1"]) == [
+        "fit", "--config", str(folder / "config.yaml"), "--config", str(folder / "finetune.yaml"),
+        "--trainer.max_epochs=1"]
+    assert resolve_configs(["--config=callbacks/wandb.yaml"])[1].endswith("callbacks/wandb.yaml")
+    assert resolve_configs(["--config", "no/such.yaml"]) == ["--config", "no/such.yaml"]  # LightningCLI reports it
+    with pytest.raises(SystemExit, match="use neural_fode or neural_fode:finetune"):
+        resolve_configs(["--config", "neural_fode:tune"])

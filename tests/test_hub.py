@@ -1,16 +1,20 @@
 import os
+from pathlib import Path
 
 import pytest
 import torch
 
 import fraczoo
-from fraczoo import hub
+from fraczoo.models import _weights
 
 
 def test_list_models_sorted_and_complete():
-    names = fraczoo.list_models()
-    assert names == sorted(names)
-    assert "spectral_fractional_cnn" in names
+    """Every model file in fraczoo/models (not starting with "_") registers exactly its own name."""
+    folder = Path(fraczoo.__file__).parent / "models"
+    files = sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
+    assert fraczoo.list_models() == files
+    for name in files:
+        assert fraczoo.create_model(name).zoo_name == name
 
 
 def test_create_model_with_hparams():
@@ -43,8 +47,8 @@ def test_create_datamodule():
 def test_save_and_load_weights_roundtrip(tmp_path):
     model = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8, alpha_init=0.7)
     path = tmp_path / "w.pt"
-    sha = hub.save_weights(model, path)
-    assert sha == hub.sha256_of(path)
+    sha = _weights.save_weights(model, path)
+    assert sha == _weights.sha256_of(path)
     payload = torch.load(path, weights_only=True)
     assert payload["model"] == "spectral_fractional_cnn"
     loaded = fraczoo.create_model("spectral_fractional_cnn", pretrained=str(path))
@@ -56,7 +60,7 @@ def test_save_and_load_weights_roundtrip(tmp_path):
 def test_weights_of_wrong_shape_give_clear_error(tmp_path):
     model = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8)
     path = tmp_path / "w.pt"
-    hub.save_weights(model, path)
+    _weights.save_weights(model, path)
     with pytest.raises(ValueError, match="do not fit"):
         fraczoo.create_model("spectral_fractional_cnn", pretrained=str(path), channels=[8])
 
@@ -64,17 +68,17 @@ def test_weights_of_wrong_shape_give_clear_error(tmp_path):
 def test_truncated_and_tampered_files(tmp_path):
     model = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8)
     path = tmp_path / "w.pt"
-    sha = hub.save_weights(model, path)
+    sha = _weights.save_weights(model, path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="could not read weights"):
-        hub.read_weights(path)
+        _weights.read_weights(path)
     with pytest.raises(ValueError, match="sha256 mismatch"):
-        hub.read_weights(path, sha256=sha)
+        _weights.read_weights(path, sha256=sha)
     junk = tmp_path / "junk.pt"
     torch.save({"a": 1}, junk)
     with pytest.raises(ValueError, match="not a fraczoo weights file"):
-        hub.read_weights(junk)
+        _weights.read_weights(junk)
 
 
 def test_lightning_checkpoint_loads(tmp_path):
@@ -112,10 +116,87 @@ def test_unknown_tag():
 def test_backbone_init_for_finetuning(tmp_path):
     src = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8)
     path = tmp_path / "w.pt"
-    hub.save_weights(src, path)
+    _weights.save_weights(src, path)
     dst = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8, task="classification",
                                num_outputs=3, init_weights=str(path))
     for key, value in src.backbone.state_dict().items():
         assert torch.equal(value, dst.backbone.state_dict()[key])
     with pytest.raises(ValueError, match="backbone"):
         fraczoo.create_model("spectral_fractional_cnn", channels=[8], init_weights=str(path))
+
+
+def test_save_pretrained_round_trip_by_path(tmp_path):
+    model = fraczoo.create_model("neural_fode", hidden=8, alpha_init=0.3)
+    path = tmp_path / "nf.pt"
+    sha = fraczoo.save_pretrained(model, path, metrics={"val_mse": 0.25})
+    assert sha == _weights.sha256_of(path)
+    assert torch.load(path, weights_only=True)["metrics"] == {"val_mse": 0.25}
+    for source in (path, str(path)):
+        loaded = fraczoo.load_pretrained(source, sha256=sha)
+        assert type(loaded) is type(model) and loaded.hparams.hidden == 8
+        for key, value in model.state_dict().items():
+            assert torch.equal(value, loaded.state_dict()[key]), key
+    with pytest.raises(ValueError, match="sha256 mismatch"):
+        fraczoo.load_pretrained(path, sha256="0" * 64)
+
+
+@pytest.fixture
+def server(tmp_path):
+    """An HTTP server on 127.0.0.1 serving tmp_path/www; yields (base URL, stop function)."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    handler.log_message = lambda *a, **k: None
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    stopped = []
+
+    def stop():
+        if not stopped:
+            httpd.shutdown()
+            httpd.server_close()
+            stopped.append(True)
+
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}", stop
+    stop()
+
+
+def test_load_pretrained_from_url_downloads_once_then_serves_the_cache(server, tmp_path, monkeypatch):
+    root, base, stop = server
+    monkeypatch.setenv("FRACZOO_HOME", str(tmp_path / "home"))
+    model = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8, alpha_init=0.7)
+    sha = fraczoo.save_pretrained(model, root / "cnn.pt")
+    first = fraczoo.load_pretrained(f"{base}/cnn.pt", sha256=sha)
+    cached = list((tmp_path / "home" / "weights").iterdir())
+    assert len(cached) == 1 and _weights.sha256_of(cached[0]) == sha
+    stop()  # no network from here on
+    second = fraczoo.load_pretrained(f"{base}/cnn.pt", sha256=sha)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, first.state_dict()[key]) and torch.equal(value, second.state_dict()[key]), key
+
+
+def test_url_with_a_wrong_hash_or_no_weights_caches_nothing(server, tmp_path, monkeypatch):
+    root, base, _ = server
+    monkeypatch.setenv("FRACZOO_HOME", str(tmp_path / "home"))
+    fraczoo.save_pretrained(fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8), root / "w.pt")
+    (root / "junk.pt").write_bytes(b"not a weights file")
+    with pytest.raises(ValueError, match="sha256 mismatch .* was not kept"):
+        fraczoo.load_pretrained(f"{base}/w.pt", sha256="0" * 64)
+    with pytest.raises(ValueError, match="could not read weights file"):
+        fraczoo.load_pretrained(f"{base}/junk.pt")
+    with pytest.raises(OSError, match="could not download weights from .*missing.pt"):
+        fraczoo.load_pretrained(f"{base}/missing.pt")
+    cache = tmp_path / "home" / "weights"
+    assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_load_pretrained_rejects_bad_sources():
+    with pytest.raises(TypeError, match="source must be a pretrained name, a path or a URL"):
+        fraczoo.load_pretrained(3)
+    with pytest.raises(ValueError, match="sha256 is for a file or URL"):
+        fraczoo.load_pretrained("spectral_fractional_cnn.fields", sha256="0" * 64)

@@ -20,6 +20,7 @@ def test_every_zoo_model_has_a_block():
     assert sorted(BLOCKS) == fraczoo.list_models()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BLOCKS))
 def test_from_zero_block_runs(name, tmp_path):
     for folder in ("models", "callbacks", ".ci"):  # the commands use paths relative to a clone

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +55,7 @@ def test_make_pretrained_stages_continue_from_the_stage_before(tmp_path, monkeyp
         import make_pretrained
     finally:
         sys.path.remove(str(ROOT / "scripts"))
-    from fraczoo.hub import read_weights
+    from fraczoo.models._weights import read_weights
 
     tiny = ["--trainer.max_epochs=1", "--trainer.logger=false", "--trainer.callbacks=[]",
             "--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false",
@@ -86,3 +87,22 @@ def test_make_pretrained_stages_continue_from_the_stage_before(tmp_path, monkeyp
     make_pretrained.make("bayesian_alpha_regressor.tiny")
     assert "taken from" not in capsys.readouterr().out
     assert read_weights(tmp_path / "stages" / "bayesian_alpha_regressor.tiny.stage1.pt")["recipe"]["stages"] == stages[:1]
+
+
+def test_bench_soe_smoke_run(tmp_path):
+    out = tmp_path / "soe.json"
+    proc = script("bench_soe.py", "--steps", "3000", "--out", str(out))
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert all(r["stream rel l2 err"] < 1e-6 for r in rows)
+
+
+@pytest.mark.slow
+def test_compare_memory_seq_smoke_run(tmp_path):
+    out = tmp_path / "memseq.json"
+    proc = script("compare_memory_seq.py", "--quick", "--tasks", "a", "--out", str(out))
+    stdout, stderr = proc.communicate(timeout=900)
+    assert proc.returncode == 0, stderr[-2000:]
+    models = {r["model"] for r in json.loads(out.read_text())["rows"]}
+    assert {"stochastic_memory_seq", "GRU (h=12)", "LSTM (h=10)"} <= models

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from fraczoo._checks import check_int
 from fraczoo.callbacks._common import find_orders, gather_rows, log_to_loggers, wandb_loggers
 from fraczoo.callbacks.calibration import calibration_metrics, figure_to_array, reliability_figure
 from fraczoo.nn.alpha import ProbabilisticOrder
@@ -37,10 +38,6 @@ from fraczoo.nn.alpha import ProbabilisticOrder
 PROTOCOL_KEYS = ("alpha_mean", "alpha_std", "alpha_true")
 
 
-def _nonnegative_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-    return value
 
 
 class AlphaPosteriorMonitor(Callback):
@@ -60,8 +57,8 @@ class AlphaPosteriorMonitor(Callback):
     def __init__(self, log_every_n_steps: int = 0, log_on_epoch_end: bool = True, per_element: bool = False,
                  histogram_samples: int = 1000, calibration: bool = True, coverage_level: float = 0.9,
                  plot: bool = True, seed: int = 0):
-        self.log_every_n_steps = _nonnegative_int(log_every_n_steps, "log_every_n_steps")
-        self.histogram_samples = _nonnegative_int(histogram_samples, "histogram_samples")
+        self.log_every_n_steps = check_int(log_every_n_steps, "log_every_n_steps", 0)
+        self.histogram_samples = check_int(histogram_samples, "histogram_samples", 0)
         if not 0.0 < coverage_level < 1.0:
             raise ValueError(f"coverage_level must lie in (0, 1), got {coverage_level!r}")
         self.log_on_epoch_end, self.per_element = bool(log_on_epoch_end), bool(per_element)

@@ -58,6 +58,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning_utilities.core.apply_func import apply_to_collection
 from torch import Tensor
 
+from fraczoo._checks import check_int
 from fraczoo.callbacks._common import ORDER_TYPES, log_to_loggers
 
 GROUP_MODES = ("modules", "optimizer", "none")
@@ -138,11 +139,9 @@ class GradientVarianceMonitor(Callback):
 
     def __init__(self, every_n_steps: int = 50, num_micro_batches: int | None = 4,
                  groups: str | dict[str, str] = "modules", ema_decay: float = 0.9):
-        if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 1:
-            raise ValueError(f"every_n_steps must be an int >= 1, got {every_n_steps!r}")
-        if num_micro_batches is not None and (isinstance(num_micro_batches, bool)
-                                              or not isinstance(num_micro_batches, int) or num_micro_batches < 1):
-            raise ValueError(f"num_micro_batches must be an int >= 1 or None (per-sample), got {num_micro_batches!r}")
+        check_int(every_n_steps, "every_n_steps")
+        if num_micro_batches is not None:
+            check_int(num_micro_batches, "num_micro_batches (None: per-sample)")
         if isinstance(groups, Mapping):
             try:
                 self._group_patterns = {str(k): re.compile(v) for k, v in groups.items()}

@@ -6,6 +6,8 @@ import math
 import lightning as L
 import torch
 
+from fraczoo._checks import check_int
+
 
 def _all_finite(tensors: list[torch.Tensor]) -> bool:
     if not tensors:
@@ -31,9 +33,8 @@ class NonFiniteGuard(L.Callback):
     """
 
     def __init__(self, check_every_n_steps: int = 1, max_names: int = 5):
-        for arg, value in (("check_every_n_steps", check_every_n_steps), ("max_names", max_names)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{arg} must be an int >= 1, got {value!r}")
+        check_int(check_every_n_steps, "check_every_n_steps")
+        check_int(max_names, "max_names")
         self.check_every_n_steps = check_every_n_steps
         self.max_names = max_names
         self._loss: float | None = None

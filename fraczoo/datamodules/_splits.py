@@ -1,22 +1,11 @@
 """Shared plumbing for data modules whose splits are in-memory tensors built once in ``setup``."""
 from __future__ import annotations
 
-import numbers
-
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
-
-def check_pair(arg: str, value) -> tuple[float, float]:
-    """``value`` as a (low, high) pair of real numbers; the caller checks their range."""
-    try:
-        low, high = value
-    except (TypeError, ValueError):
-        raise ValueError(f"{arg} must be a pair (low, high) of numbers, got {value!r}") from None
-    if any(isinstance(v, bool) or not isinstance(v, numbers.Real) for v in (low, high)):
-        raise ValueError(f"{arg} must be a pair (low, high) of numbers, got {value!r}")
-    return float(low), float(high)
+SPLITS = ("train", "val", "test")
 
 
 class EpochShuffleSampler(Sampler[int]):
@@ -42,11 +31,31 @@ class EpochShuffleSampler(Sampler[int]):
 
 
 class TensorSplitDataModule(L.LightningDataModule):
-    """Subclasses fill ``self.splits`` ("train", "val", "test") in ``setup``; hparams hold
-    ``batch_size``, ``num_workers`` and ``seed``. Training batches are shuffled by (seed, epoch);
-    predict uses the test split."""
+    """A datamodule whose "train", "val" and "test" splits are TensorDatasets built once, in ``setup``.
 
-    splits: dict[str, TensorDataset]
+    hparams hold ``batch_size``, ``num_workers``, ``seed`` and ``<split>_size``. A subclass implements
+    ``simulate(n, stream)`` (n examples from the random stream ``stream``: 0 train, 1 val, 2 test, so every
+    split is the same on every run and rank) or, for a fixed data set, overrides ``build_splits``. Training
+    batches are shuffled by (seed, epoch); predict uses the test split.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.splits: dict[str, TensorDataset] = {}
+
+    def simulate(self, n: int, stream: int) -> TensorDataset:
+        raise NotImplementedError
+
+    def generator(self, stream: int) -> torch.Generator:
+        """The random stream ``stream`` of this data set's seed."""
+        return torch.Generator().manual_seed(self.hparams.seed * 1000 + stream)
+
+    def build_splits(self) -> dict[str, TensorDataset]:
+        return {split: self.simulate(self.hparams[f"{split}_size"], stream) for stream, split in enumerate(SPLITS)}
+
+    def setup(self, stage: str | None = None) -> None:
+        if not self.splits:
+            self.splits = self.build_splits()
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         data = self.splits[split]

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_worker_info
 
+from fraczoo._checks import check_int
 from fraczoo.datamodules.andi import BALANCE, MODEL_NAMES, Trajectories, _check_models, simulate
-from fraczoo.ops._checks import check_int
 
 _TRAIN, _VAL, _TEST = 0, 1, 2  # stream ids in the seed (seed, stream, epoch, batch)
 

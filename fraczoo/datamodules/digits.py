@@ -10,8 +10,8 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import TensorDataset
 
+from fraczoo._checks import check_int
 from fraczoo.datamodules._splits import TensorSplitDataModule
-from fraczoo.ops._checks import check_int
 
 NUM_IMAGES = 1797
 
@@ -48,20 +48,15 @@ class DigitsDataModule(TensorSplitDataModule):
         if available < 1:
             raise ValueError(f"val_size + test_size must leave training images (total {NUM_IMAGES}), "
                              f"got {val_size} + {test_size}")
-        if train_size is not None and (isinstance(train_size, bool) or not isinstance(train_size, int)
-                                       or not 1 <= train_size <= available):
-            raise ValueError(f"train_size must be None or an int in [1, {available}], got {train_size!r}")
+        if train_size is not None:
+            check_int(train_size, "train_size (None: all the rest)", 1, available)
         self.save_hyperparameters()
-        self.splits: dict[str, TensorDataset] = {}
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits:
-            return
+    def build_splits(self) -> dict[str, TensorDataset]:
         x, y = load_digits_tensors(self.hparams.size)
         order = torch.randperm(NUM_IMAGES, generator=torch.Generator().manual_seed(self.hparams.seed))
         n_test, n_val = self.hparams.test_size, self.hparams.val_size
         test, val, train = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
         if self.hparams.train_size is not None:
             train = train[:self.hparams.train_size]
-        self.splits = {name: TensorDataset(x[idx], y[idx])
-                       for name, idx in (("train", train), ("val", val), ("test", test))}
+        return {name: TensorDataset(x[idx], y[idx]) for name, idx in (("train", train), ("val", val), ("test", test))}

@@ -17,8 +17,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
+from fraczoo._checks import check_alpha, check_int, check_real
 from fraczoo.datamodules._splits import TensorSplitDataModule
-from fraczoo.ops._checks import check_alpha, check_int
 
 SYSTEMS = ("relaxation", "oscillator", "lotka_volterra")
 
@@ -73,25 +73,16 @@ class FractionalDynamicsDataModule(TensorSplitDataModule):
         if orders is None or orders.ndim > 1 or orders.numel() not in (1, 2):
             raise ValueError(f"alpha must be a number or a list of 2 orders (one per component), got {alpha!r}")
         check_alpha(orders, 0.0, 1.0, name="alpha", lo_open=True)
-        if not isinstance(t_end, (int, float)) or isinstance(t_end, bool) or not t_end > 0:
-            raise ValueError(f"t_end must be a number > 0, got {t_end!r}")
-        if not isinstance(noise_std, (int, float)) or isinstance(noise_std, bool) or not noise_std >= 0:
-            raise ValueError(f"noise_std must be a number >= 0, got {noise_std!r}")
+        check_real(t_end, "t_end", 0.0, lo_open=True)
+        check_real(noise_std, "noise_std", 0.0)
         self.save_hyperparameters()
         self.true_alpha = orders.expand(2).float().clone()
-        self.splits: dict[str, TensorDataset] = {}
 
-    def _simulate(self, n: int, stream: int) -> TensorDataset:
+    def simulate(self, n: int, stream: int) -> TensorDataset:
         hp = self.hparams
-        gen = torch.Generator().manual_seed(hp.seed * 1000 + stream)
+        gen = self.generator(stream)
         lo, hi = (1.0, 3.0) if hp.system == "lotka_volterra" else (-2.0, 2.0)
         y0 = lo + (hi - lo) * torch.rand(n, 2, generator=gen, dtype=torch.float64)
         t, y = simulate_dynamics(hp.system, hp.alpha, y0, hp.n_steps, float(hp.t_end), substeps=hp.substeps)
         y = y + hp.noise_std * torch.randn(y.shape, generator=gen, dtype=torch.float64)
         return TensorDataset(t.float().expand(n, -1).contiguous(), y.float())
-
-    def setup(self, stage: str | None = None) -> None:
-        sizes = {"train": self.hparams.train_size, "val": self.hparams.val_size, "test": self.hparams.test_size}
-        for stream, (split, n) in enumerate(sizes.items()):
-            if split not in self.splits:
-                self.splits[split] = self._simulate(n, stream)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 
-from fraczoo.datamodules._splits import TensorSplitDataModule, check_pair
-from fraczoo.ops._checks import check_int
+from fraczoo._checks import check_bool, check_int, check_pair
+from fraczoo.datamodules._splits import TensorSplitDataModule
 
 
 def wavenumber_magnitude(size: int) -> torch.Tensor:
@@ -89,26 +89,24 @@ class FractionalFieldDataModule(TensorSplitDataModule):
                                 ("test_size", test_size, 1), ("batch_size", batch_size, 1),
                                 ("seed", seed, 0), ("num_workers", num_workers, 0)):
             check_int(value, arg, low)
-        lo, hi = check_pair("hurst_range", hurst_range)
+        lo, hi = check_pair(hurst_range, "hurst_range")
         if not 0 < lo < hi < 1:
             raise ValueError(f"hurst_range must satisfy 0 < low < high < 1, got {tuple(hurst_range)}")
-        if not isinstance(fresh_train, bool):
-            raise TypeError(f"fresh_train must be a bool, got {type(fresh_train).__name__}")
+        check_bool(fresh_train, "fresh_train")
         self.save_hyperparameters()
-        self.splits: dict[str, TensorDataset] = {}
 
-    def _simulate(self, n: int, stream: int) -> TensorDataset:
-        gen = torch.Generator().manual_seed(self.hparams.seed * 1000 + stream)
+    def simulate(self, n: int, stream: int) -> TensorDataset:
+        gen = self.generator(stream)
         lo, hi = self.hparams.hurst_range
         hurst = lo + (hi - lo) * torch.rand(n, generator=gen, dtype=torch.float64)
         x = fractional_gaussian_field(hurst, self.hparams.size, generator=gen)
         return TensorDataset(x.unsqueeze(1), hurst.float())
 
-    def setup(self, stage: str | None = None) -> None:
-        sizes = {"train": self.hparams.train_size, "val": self.hparams.val_size, "test": self.hparams.test_size}
-        for stream, (split, n) in enumerate(sizes.items()):
-            if split not in self.splits and not (split == "train" and self.hparams.fresh_train):
-                self.splits[split] = self._simulate(n, stream)
+    def build_splits(self) -> dict[str, TensorDataset]:
+        if not self.hparams.fresh_train:
+            return super().build_splits()
+        # the fresh stream replaces the train split; val and test keep their streams 1 and 2
+        return {"val": self.simulate(self.hparams.val_size, 1), "test": self.simulate(self.hparams.test_size, 2)}
 
     def train_dataloader(self) -> DataLoader:
         if not self.hparams.fresh_train:

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import torch
 
+from fraczoo._checks import check_int
 from fraczoo.datamodules.fractional_fields import wavenumber_magnitude
-from fraczoo.ops._checks import check_int
 
 __all__ = ["hurst_log_likelihood", "hurst_mle", "hurst_posterior_median", "variogram_hurst"]
 

@@ -21,8 +21,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from fraczoo.datamodules._splits import TensorSplitDataModule, check_pair
-from fraczoo.ops._checks import check_int
+from fraczoo._checks import check_choice, check_int, check_pair
+from fraczoo.datamodules._splits import TensorSplitDataModule
 
 PROCESSES = ("arfima", "fgn")
 
@@ -75,18 +75,34 @@ def arfima(d: Tensor, length: int, *, generator: torch.Generator | None = None) 
     return circulant_sample(arfima_autocovariance(_as_1d(d, "d"), length), generator)
 
 
+def _durbin_levinson(acvf: Tensor):
+    """Yields (t, phi_t, v_t), t = 1..n-1: x_hat_t = sum_j phi_t[..., j] x_{t-1-j} is the best linear forecast
+    of x_t from x_0..x_{t-1} and v_t its MSE (Brockwell & Davis 1991, sec. 5.2); acvf (..., n) float64."""
+    n = acvf.shape[-1]
+    phi = acvf.new_zeros(*acvf.shape[:-1], 0)
+    v = acvf[..., 0]
+    for t in range(1, n):
+        kappa = (acvf[..., t] - (phi * acvf[..., 1:t].flip(-1)).sum(-1)) / v
+        phi = torch.cat([phi - kappa[..., None] * phi.flip(-1), kappa[..., None]], -1)
+        v = v * (1 - kappa ** 2)
+        yield t, phi, v
+
+
 def one_step_mse(acvf: Tensor) -> Tensor:
     """Best linear one-step prediction MSE v_t of x_t from x_0..x_{t-1}, t = 0..n-1 (v_0 = gamma(0)),
     by the Durbin-Levinson recursion (Brockwell & Davis 1991, sec. 5.2); acvf (..., n) -> (..., n)."""
     acvf = acvf.to(torch.float64)
-    n = acvf.shape[-1]
-    phi = acvf.new_zeros(*acvf.shape[:-1], 0)
-    v = [acvf[..., 0]]
-    for t in range(1, n):
-        kappa = (acvf[..., t] - (phi * acvf[..., 1:t].flip(-1)).sum(-1)) / v[-1]
-        phi = torch.cat([phi - kappa[..., None] * phi.flip(-1), kappa[..., None]], -1)
-        v.append(v[-1] * (1 - kappa ** 2))
-    return torch.stack(v, -1)
+    return torch.stack([acvf[..., 0]] + [v for _, _, v in _durbin_levinson(acvf)], -1)
+
+
+def best_linear_forecast(series: Tensor, acvf: Tensor) -> Tensor:
+    """The forecasts behind ``one_step_mse``: x_hat_t from x_0..x_{t-1} for every t (x_hat_0 = 0, the mean),
+    series and acvf (..., n) (broadcasting) -> (..., n) float64. O(n^2) per series."""
+    series, acvf = series.to(torch.float64), acvf.to(torch.float64)
+    out = [torch.zeros_like(series[..., 0])]
+    for t, phi, _ in _durbin_levinson(acvf):
+        out.append((phi * series[..., :t].flip(-1)).sum(-1))
+    return torch.stack(out, -1)
 
 
 def _as_1d(value, name: str) -> Tensor:
@@ -117,33 +133,25 @@ class LongMemoryDataModule(TensorSplitDataModule):
                  hurst_range: tuple[float, float] = (0.55, 0.95), batch_size: int = 32, seed: int = 0,
                  num_workers: int = 0):
         super().__init__()
-        if process not in PROCESSES:
-            raise ValueError(f"process must be one of {PROCESSES}, got {process!r}")
+        check_choice(process, "process", PROCESSES)
         for arg, value, low in (("length", length, 3), ("train_size", train_size, 1), ("val_size", val_size, 1),
                                 ("test_size", test_size, 1), ("batch_size", batch_size, 1),
                                 ("seed", seed, 0), ("num_workers", num_workers, 0)):
             check_int(value, arg, low)
-        if not -0.5 < check_pair("d_range", d_range)[0] <= d_range[1] < 0.5:
+        if not -0.5 < check_pair(d_range, "d_range")[0] <= d_range[1] < 0.5:
             raise ValueError(f"d_range must satisfy -0.5 < low <= high < 0.5, got {tuple(d_range)}")
-        if not 0 < check_pair("hurst_range", hurst_range)[0] <= hurst_range[1] < 1:
+        if not 0 < check_pair(hurst_range, "hurst_range")[0] <= hurst_range[1] < 1:
             raise ValueError(f"hurst_range must satisfy 0 < low <= high < 1, got {tuple(hurst_range)}")
         self.save_hyperparameters()
-        self.splits: dict[str, TensorDataset] = {}
 
     def autocovariance(self, param: Tensor) -> Tensor:
         """gamma(0..length-1) for the given d or H values (float64, (B, length))."""
         n = self.hparams.length
         return arfima_autocovariance(param, n) if self.hparams.process == "arfima" else fgn_autocovariance(param, n)
 
-    def _simulate(self, n: int, stream: int) -> TensorDataset:
-        gen = torch.Generator().manual_seed(self.hparams.seed * 1000 + stream)
+    def simulate(self, n: int, stream: int) -> TensorDataset:
+        gen = self.generator(stream)
         lo, hi = self.hparams.d_range if self.hparams.process == "arfima" else self.hparams.hurst_range
         param = lo + (hi - lo) * torch.rand(n, generator=gen, dtype=torch.float64)
         series = circulant_sample(self.autocovariance(param), gen).float()
         return TensorDataset(series[:, :-1], series[:, 1:], param.float())
-
-    def setup(self, stage: str | None = None) -> None:
-        sizes = {"train": self.hparams.train_size, "val": self.hparams.val_size, "test": self.hparams.test_size}
-        for stream, (split, n) in enumerate(sizes.items()):
-            if split not in self.splits:
-                self.splits[split] = self._simulate(n, stream)

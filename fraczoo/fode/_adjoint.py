@@ -22,7 +22,7 @@ sequence of lambdas, so it comes from the same blocked-FFT ``OnlineHistory``. Th
     dL/dw_k = sum_m lambda_m f_{m-k},   dL/dsigma_m = lambda_m f_0,
 
 the weight gradients being one FFT correlation, pulled back to alpha through the differentiable
-weight construction (``Problem.scheme``). PECE (explicit) is differentiated the same way step by step:
+weight construction (``_implicit_grad.alpha_grad``). PECE (explicit) is differentiated the same way step by step:
 its backward sweep needs, besides the trajectory, the corrector inputs z^0 = y^P_n, ..., z^{c-1}.
 
 Each backward step re-evaluates func at one time point and releases its graph before the next, so
@@ -34,8 +34,10 @@ import torch
 from torch import Tensor
 
 from fraczoo.fode._history import OnlineHistory
+from fraczoo.fode._implicit_grad import correlate, reduce_to_orders, solve_with_sweep
 from fraczoo.fode._problem import Problem, dense_jacobian
-from fraczoo.ops._toeplitz import causal_conv
+from fraczoo.fode._schemes import Scheme
+from fraczoo.fode._solvers import solve_forward
 
 
 class _StepVJP:
@@ -83,60 +85,24 @@ def _solve_adjoint_corrector(step: _StepVJP, rhs: Tensor, w0: Tensor, opts) -> t
                        "step, a larger max_iter, or implicit='newton'")
 
 
-def _reduce_to_orders(prob: Problem, x: Tensor) -> Tensor:
-    """(N, *S) -> (N, DA): sum over batch dims (and over components for a scalar order)."""
-    x = x.reshape(x.shape[0], -1, prob.D).sum(1)
-    return x.sum(-1, keepdim=True) if prob.alpha.shape[0] == 1 else x
+def _solve(prob: Problem, opts, y0: Tensor, scheme: Scheme) -> tuple[Tensor, Tensor | None]:
+    """The forward solve without a graph; PECE also records its corrector inputs for the sweep."""
+    record = None
+    if scheme.predictor is not None:
+        record = y0.new_empty((opts.corrector_steps, prob.N - 1) + prob.state_shape)
+    return solve_forward(prob, opts, y0, scheme, record=record), record
 
 
-def _correlate(prob: Problem, a: Tensor, b: Tensor) -> Tensor:
-    """c_k = sum_{m>=k} a_m b_{m-k} per component, reduced to (N, DA): one FFT convolution."""
-    N = a.shape[0]
-    conv = causal_conv(a.flip(0).movedim(0, -1), b.movedim(0, -1))  # [.., n] = sum_j a_{N-1-n+j} b_j
-    return _reduce_to_orders(prob, conv.movedim(-1, 0).flip(0)[:N])
+@torch.no_grad()
+def _sweep(prob: Problem, opts, scheme: Scheme, ys: Tensor, grad_ys: Tensor, params: tuple[Tensor, ...],
+           corrector_inputs: Tensor | None, need_weights: bool):
+    """The backward sweep of the scheme: predictor-corrector (PECE) or implicit."""
+    if scheme.predictor is not None:
+        return _backward_pece(prob, opts, scheme, ys, grad_ys, corrector_inputs, params, need_weights)
+    return _backward_implicit(prob, opts, scheme, ys, grad_ys, params, need_weights)
 
 
-def _alpha_grad(prob: Problem, alpha: Tensor, grads: dict[str, Tensor]) -> Tensor:
-    """Pull weight gradients back to alpha through the (differentiable) weight construction."""
-    with torch.enable_grad():
-        a = alpha.detach().requires_grad_(True)
-        scheme = prob.scheme(a)
-        outs = [getattr(scheme, name) for name in grads]
-        (ga,) = torch.autograd.grad(outs, a, list(grads.values()), allow_unused=True)
-    return torch.zeros_like(alpha) if ga is None else ga
-
-
-class _Adjoint(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, prob, opts, y0, alpha, *params):
-        from fraczoo.fode._api import solve_forward
-
-        scheme = prob.scheme(alpha.detach())
-        record = None
-        if opts.method == "pece":
-            record = y0.new_empty((opts.corrector_steps, prob.N - 1) + prob.state_shape)
-        ys = solve_forward(prob, opts, y0.detach(), scheme, record=record)
-        ctx.prob, ctx.opts, ctx.scheme = prob, opts, scheme
-        ctx.corrector_inputs = record
-        ctx.save_for_backward(ys, alpha, *params)
-        return ys
-
-    @staticmethod
-    def backward(ctx, grad_ys):
-        ys, alpha, *params = ctx.saved_tensors
-        prob, opts, scheme = ctx.prob, ctx.opts, ctx.scheme
-        params = tuple(params)
-        with torch.no_grad():
-            if opts.method == "pece":
-                g_y0, g_params, weight_grads = _backward_pece(prob, opts, scheme, ys, grad_ys,
-                                                              ctx.corrector_inputs, params)
-            else:
-                g_y0, g_params, weight_grads = _backward_implicit(prob, opts, scheme, ys, grad_ys, params)
-        g_alpha = _alpha_grad(prob, alpha, weight_grads) if ctx.needs_input_grad[3] else None
-        return (None, None, g_y0, g_alpha) + tuple(g_params)
-
-
-def _backward_implicit(prob, opts, scheme, ys, g, params):
+def _backward_implicit(prob, opts, scheme, ys, g, params, need_weights):
     N = prob.N
     kernel = prob.rows(scheme.kernel)
     w0 = kernel[0]
@@ -167,12 +133,13 @@ def _backward_implicit(prob, opts, scheme, ys, g, params):
         acc += x
     g_y0 = g[0] + lam[1:].sum(0) + jt_mu0
     opts.stats["adjoint_iterations"] = iters
-    weight_grads = {"kernel": _correlate(prob, lam, fs),
-                    "start": _reduce_to_orders(prob, lam * fs[0])}
+    weight_grads = None
+    if need_weights:
+        weight_grads = {"kernel": correlate(prob, lam, fs), "start": reduce_to_orders(prob, lam * fs[0])}
     return g_y0.reshape(prob.y0.shape), g_params, weight_grads
 
 
-def _backward_pece(prob, opts, scheme, ys, g, Z, params):
+def _backward_pece(prob, opts, scheme, ys, g, Z, params, need_weights):
     """Backward sweep of P(EC)^c E: z^0 = P_n, z^{i+1} = R_n + w_0 f(t_n, z^i), y_n = z^c."""
     N, c = prob.N, opts.corrector_steps
     kernels = torch.stack([prob.rows(scheme.kernel), prob.rows(scheme.predictor)], dim=1)
@@ -198,7 +165,7 @@ def _backward_pece(prob, opts, scheme, ys, g, Z, params):
         for i in reversed(range(c)):
             rho[n] += zbar
             inner = _StepVJP(prob, n, Z[i][n - 1], params)
-            g_w0 += _reduce_to_orders(prob, (zbar * inner.value).unsqueeze(0))[0]
+            g_w0 += reduce_to_orders(prob, (zbar * inner.value).unsqueeze(0))[0]
             zbar, *gp = inner(w0 * zbar, with_params=True, retain=False)
             for acc, x in zip(g_params, gp):
                 acc += x
@@ -212,14 +179,16 @@ def _backward_pece(prob, opts, scheme, ys, g, Z, params):
     for acc, x in zip(g_params, gp):
         acc += x
     g_y0 = g[0] + rho[1:].sum(0) + pi[1:].sum(0) + jt_phi0
-    g_kernel = _correlate(prob, rho, fs)
-    g_kernel[0] = g_w0  # w_0 multiplies f(t_n, z^i), not f_n
-    g_pred = _correlate(prob, pi, fs)
-    g_pred[0] = 0  # p_0 is unused
-    weight_grads = {"kernel": g_kernel, "start": _reduce_to_orders(prob, rho * fs[0]), "predictor": g_pred}
+    weight_grads = None
+    if need_weights:
+        g_kernel = correlate(prob, rho, fs)
+        g_kernel[0] = g_w0  # w_0 multiplies f(t_n, z^i), not f_n
+        g_pred = correlate(prob, pi, fs)
+        g_pred[0] = 0  # p_0 is unused
+        weight_grads = {"kernel": g_kernel, "start": reduce_to_orders(prob, rho * fs[0]), "predictor": g_pred}
     return g_y0.reshape(prob.y0.shape), g_params, weight_grads
 
 
 def solve_adjoint(prob: Problem, opts) -> Tensor:
     """Trajectory (N, *S) whose backward is the discrete adjoint sweep."""
-    return _Adjoint.apply(prob, opts, prob.y0, prob.alpha, *opts.params)
+    return solve_with_sweep(_solve, _sweep, prob, opts)

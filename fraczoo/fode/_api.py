@@ -5,22 +5,15 @@ from typing import Callable
 
 from torch import Tensor
 
+from fraczoo._checks import check_choice
+from fraczoo.fode._adjoint import solve_adjoint
+from fraczoo.fode._deq import solve_deq
 from fraczoo.fode._options import parse_options
-from fraczoo.fode._problem import GRADIENTS, METHODS, Problem
-from fraczoo.ops._checks import check_choice
+from fraczoo.fode._problem import Problem
+from fraczoo.fode._solvers import SOLVERS, solve_direct
 
-
-def solve_forward(prob: Problem, opts, y0: Tensor, scheme, record=None) -> Tensor:
-    """The sequential solver of ``opts.method`` (differentiable when grad mode is on)."""
-    if opts.method == "pece":
-        from fraczoo.fode._pece import solve_pece
-
-        return solve_pece(prob, scheme, y0, corrector_steps=opts.corrector_steps, stats=opts.stats,
-                          record=record)
-    from fraczoo.fode._trapezoid import solve_implicit
-
-    return solve_implicit(prob, scheme, y0, tol=opts.tol, max_iter=opts.max_iter,
-                          implicit=opts.implicit, stats=opts.stats)
+# gradient mode -> (problem, options) -> trajectory (N, *S)
+GRADIENTS = {"direct": solve_direct, "adjoint": solve_adjoint, "deq": solve_deq}
 
 
 def fodeint(func: Callable, y0: Tensor, t: Tensor, alpha, *, method: str = "pece",
@@ -64,21 +57,12 @@ def fodeint(func: Callable, y0: Tensor, t: Tensor, alpha, *, method: str = "pece
 
     Time ``t`` is data: no gradient flows to it.
     """
-    check_choice(method, "method", METHODS)
-    check_choice(gradient, "gradient", GRADIENTS)
-    prob = Problem(func, y0, t, alpha, method)
+    check_choice(method, "method", tuple(SOLVERS))
+    check_choice(gradient, "gradient", tuple(GRADIENTS))
+    prob = Problem(func, y0, t, alpha, SOLVERS[method].scheme)
     opts = parse_options(func, prob.dtype, method, gradient, options)
-    if gradient == "direct":
-        out = solve_forward(prob, opts, prob.y0, prob.scheme())
-    elif gradient == "adjoint":
-        from fraczoo.fode._adjoint import solve_adjoint
-
-        out = solve_adjoint(prob, opts)
-    else:
-        if method == "pece":
-            raise ValueError("gradient='deq' needs an implicit scheme (a fixed point Y = y0 + W F(Y)); "
-                             "use method='trapezoid' or 'l1' (PECE is explicit)")
-        from fraczoo.fode._deq import solve_deq
-
-        out = solve_deq(prob, opts)
+    if gradient == "deq" and not SOLVERS[method].fixed_point:
+        raise ValueError("gradient='deq' needs an implicit scheme (a fixed point Y = y0 + W F(Y)); "
+                         "use method='trapezoid' or 'l1' (PECE is explicit)")
+    out = GRADIENTS[gradient](prob, opts)
     return out.reshape((prob.N,) + prob.shape)

@@ -1,7 +1,7 @@
 """Deep-equilibrium solve (``gradient="deq"``): the whole discrete trajectory as one fixed point.
 
 The implicit schemes ("trapezoid", "l1") define Y = (y_1, ..., y_{N-1}) as the solution of the
-discretised Volterra equation (see ``_weights.py``)
+discretised Volterra equation (see ``_schemes.py``)
 
     Y = Phi(Y),   Phi(Y)_n = y_0 + sigma_n f_0 + sum_{j<=n} w_{n-j} f(t_j, y_j),
 
@@ -32,8 +32,9 @@ import math
 import torch
 from torch import Tensor
 
-from fraczoo.fode._adjoint import _alpha_grad, _correlate, _reduce_to_orders
+from fraczoo.fode._implicit_grad import correlate, reduce_to_orders, solve_with_sweep
 from fraczoo.fode._problem import Problem
+from fraczoo.fode._schemes import Scheme
 from fraczoo.ops._toeplitz import causal_conv
 
 # An iterate whose residual exceeds this multiple of the best residual so far is diverging.
@@ -123,7 +124,8 @@ def _conv_time_transposed(w: Tensor, x: Tensor) -> Tensor:
     return _conv_time(w, x.flip(0)).flip(0)
 
 
-def deq_forward(prob: Problem, opts, y0: Tensor, scheme) -> Tensor:
+def deq_forward(prob: Problem, opts, y0: Tensor, scheme: Scheme) -> tuple[Tensor, list[tuple[int, int]]]:
+    """The trajectory (N, *S) as the windowed fixed point, and the windows used (for the backward)."""
     N, stats = prob.N, opts.stats
     kernel = prob.rows(scheme.kernel)
     times = prob.t.detach()
@@ -156,69 +158,57 @@ def deq_forward(prob: Problem, opts, y0: Tensor, scheme) -> Tensor:
     return Y, windows
 
 
-class _DEQ(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, prob, opts, y0, alpha, *params):
-        scheme = prob.scheme(alpha.detach())
-        Y, windows = deq_forward(prob, opts, y0.detach(), scheme)
-        ctx.prob, ctx.opts, ctx.scheme, ctx.windows = prob, opts, scheme, windows
-        ctx.save_for_backward(Y, alpha, *params)
-        return Y
+def _deq_sweep(prob: Problem, opts, scheme: Scheme, Y: Tensor, g: Tensor, params: tuple[Tensor, ...],
+               windows: list[tuple[int, int]], need_weights: bool):
+    """Backward by the implicit function theorem: u = g + J^T W^T u, windowed like the forward."""
+    N = prob.N
+    kernel = prob.rows(scheme.kernel)
+    times = prob.t.detach()
+    U = torch.zeros_like(Y)  # adjoint multipliers, u_0 unused (y_0 is not an unknown)
 
-    @staticmethod
-    def backward(ctx, g):
-        Y, alpha, *params = ctx.saved_tensors
-        prob, opts, scheme = ctx.prob, ctx.opts, ctx.scheme
-        params = tuple(params)
-        N = prob.N
-        kernel = prob.rows(scheme.kernel)
-        times = prob.t.detach()
-        U = torch.zeros_like(Y)  # adjoint multipliers, u_0 unused (y_0 is not an unknown)
-
-        def solve_window(a: int, b: int) -> int:
-            L = b - a
-            future = torch.cat([Y.new_zeros((b,) + Y.shape[1:]), U[b:]])
-            fut = _conv_time_transposed(kernel, future)[a:b]  # sum_{n>=b} w_{n-j} u_n
-            with torch.enable_grad():
-                Yv = Y[a:b].detach().requires_grad_(True)
-                Fw = prob.call_batch(times[a:b], Yv, opts.time_batching)
-            if not Fw.requires_grad:  # func does not depend on y: u = g
-                U[a:b] = g[a:b]
-                return 1
-
-            def fixed_map(u):
-                mu = fut + _conv_time_transposed(kernel[:L], u)
-                (jt,) = torch.autograd.grad(Fw, Yv, mu, retain_graph=True)
-                return g[a:b] + jt
-
-            u, it = anderson(fixed_map, g[a:b], m=opts.anderson_m, tol=opts.tol, max_iter=opts.max_iter)
-            U[a:b] = u
-            return it
-
-        size = max(b - a for a, b in ctx.windows)
-        _windowed(N, size, solve_window, adaptive=opts.adaptive, reverse=True, stats=opts.stats, key="backward")
-        # mu_j = sum_{n>=j, n>=1} c_{n,j} u_n: the start weights sigma act on f_0 only
-        mu = _conv_time_transposed(kernel, U)
-        mu[0] = mu[0] + (prob.rows(scheme.start) * U).sum(0)
+    def solve_window(a: int, b: int) -> int:
+        L = b - a
+        future = torch.cat([Y.new_zeros((b,) + Y.shape[1:]), U[b:]])
+        fut = _conv_time_transposed(kernel, future)[a:b]  # sum_{n>=b} w_{n-j} u_n
         with torch.enable_grad():
-            Yv = Y.detach().requires_grad_(True)
-            F = prob.call_batch(times, Yv, opts.time_batching)
-            inputs = (Yv,) + params
-            if F.requires_grad:
-                grads = torch.autograd.grad(F, inputs, mu, allow_unused=True)
-            else:
-                grads = (None,) * len(inputs)
-        grads = [torch.zeros_like(x) if gr is None else gr for gr, x in zip(grads, inputs)]
-        jt_mu, g_params = grads[0], grads[1:]
-        g_y0 = (g[0] + U[1:].sum(0) + jt_mu[0]).reshape(prob.y0.shape)
-        g_alpha = None
-        if ctx.needs_input_grad[3]:
-            weight_grads = {"kernel": _correlate(prob, U, F.detach()),
-                            "start": _reduce_to_orders(prob, U * F[0].detach())}
-            g_alpha = _alpha_grad(prob, alpha, weight_grads)
-        return (None, None, g_y0, g_alpha) + tuple(g_params)
+            Yv = Y[a:b].detach().requires_grad_(True)
+            Fw = prob.call_batch(times[a:b], Yv, opts.time_batching)
+        if not Fw.requires_grad:  # func does not depend on y: u = g
+            U[a:b] = g[a:b]
+            return 1
+
+        def fixed_map(u):
+            mu = fut + _conv_time_transposed(kernel[:L], u)
+            (jt,) = torch.autograd.grad(Fw, Yv, mu, retain_graph=True)
+            return g[a:b] + jt
+
+        u, it = anderson(fixed_map, g[a:b], m=opts.anderson_m, tol=opts.tol, max_iter=opts.max_iter)
+        U[a:b] = u
+        return it
+
+    size = max(b - a for a, b in windows)
+    _windowed(N, size, solve_window, adaptive=opts.adaptive, reverse=True, stats=opts.stats, key="backward")
+    # mu_j = sum_{n>=j, n>=1} c_{n,j} u_n: the start weights sigma act on f_0 only
+    mu = _conv_time_transposed(kernel, U)
+    mu[0] = mu[0] + (prob.rows(scheme.start) * U).sum(0)
+    with torch.enable_grad():
+        Yv = Y.detach().requires_grad_(True)
+        F = prob.call_batch(times, Yv, opts.time_batching)
+        inputs = (Yv,) + params
+        if F.requires_grad:
+            grads = torch.autograd.grad(F, inputs, mu, allow_unused=True)
+        else:
+            grads = (None,) * len(inputs)
+    grads = [torch.zeros_like(x) if gr is None else gr for gr, x in zip(grads, inputs)]
+    jt_mu, g_params = grads[0], grads[1:]
+    g_y0 = (g[0] + U[1:].sum(0) + jt_mu[0]).reshape(prob.y0.shape)
+    weight_grads = None
+    if need_weights:
+        weight_grads = {"kernel": correlate(prob, U, F.detach()),
+                        "start": reduce_to_orders(prob, U * F[0].detach())}
+    return g_y0, g_params, weight_grads
 
 
 def solve_deq(prob: Problem, opts) -> Tensor:
     """Trajectory (N, *S) as the fixed point of the discretised Volterra equation."""
-    return _DEQ.apply(prob, opts, prob.y0, prob.alpha, *opts.params)
+    return solve_with_sweep(deq_forward, _deq_sweep, prob, opts)

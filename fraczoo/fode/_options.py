@@ -6,16 +6,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from fraczoo._checks import check_bool, check_choice, check_int, check_real
 from fraczoo.fode._problem import IMPLICIT_SOLVERS, TIME_BATCHING, default_params, default_tol
-from fraczoo.ops._checks import check_choice
+from fraczoo.fode._solvers import SOLVERS
 
-# which options make sense for which method / gradient mode
+# which options make sense for which gradient mode (a method's own: ``SOLVERS[method].options``)
 _COMMON = {"stats"}
-_BY_METHOD = {
-    "pece": {"corrector_steps"},
-    "trapezoid": {"tol", "max_iter", "implicit"},
-    "l1": {"tol", "max_iter", "implicit"},
-}
 _BY_GRADIENT = {
     "direct": set(),
     "adjoint": {"adjoint_params", "tol", "max_iter"},
@@ -39,33 +35,22 @@ class Options:
     stats: dict = field(default_factory=dict)
 
 
-def _positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
 def parse_options(func, dtype: torch.dtype, method: str, gradient: str, options: dict) -> Options:
-    allowed = _COMMON | _BY_METHOD[method] | _BY_GRADIENT[gradient]
+    allowed = _COMMON | SOLVERS[method].options | _BY_GRADIENT[gradient]
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise TypeError(f"unexpected option(s) {', '.join(map(repr, unknown))} for method={method!r}, "
                         f"gradient={gradient!r}; allowed: {', '.join(sorted(allowed))}")
-    tol = options.get("tol", default_tol(dtype))
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
-        raise ValueError(f"tol must be a number in (0, 1), got {tol!r}")
+    tol = check_real(options.get("tol", default_tol(dtype)), "tol", 0.0, 1.0, lo_open=True)
     default_iter = 200 if gradient == "deq" else 100
-    opts = Options(method=method, gradient=gradient, tol=float(tol),
-                   max_iter=_positive_int(options.get("max_iter", default_iter), "max_iter"))
+    opts = Options(method=method, gradient=gradient, tol=tol,
+                   max_iter=check_int(options.get("max_iter", default_iter), "max_iter"))
     opts.implicit = check_choice(options.get("implicit", "fixed_point"), "implicit", IMPLICIT_SOLVERS)
-    opts.corrector_steps = _positive_int(options.get("corrector_steps", 1), "corrector_steps")
+    opts.corrector_steps = check_int(options.get("corrector_steps", 1), "corrector_steps")
     window = options.get("window")
-    opts.window = None if window is None else _positive_int(window, "window")
-    opts.anderson_m = _positive_int(options.get("anderson_m", 5), "anderson_m", minimum=0)
-    adaptive = options.get("adaptive", True)
-    if not isinstance(adaptive, bool):
-        raise TypeError(f"adaptive must be a bool, got {type(adaptive).__name__}")
-    opts.adaptive = adaptive
+    opts.window = None if window is None else check_int(window, "window")
+    opts.anderson_m = check_int(options.get("anderson_m", 5), "anderson_m", minimum=0)
+    opts.adaptive = check_bool(options.get("adaptive", True), "adaptive")
     opts.time_batching = check_choice(options.get("time_batching", "broadcast"), "time_batching",
                                       TIME_BATCHING)
     params = options.get("adjoint_params")

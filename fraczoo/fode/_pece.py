@@ -17,7 +17,7 @@ from torch import Tensor
 
 from fraczoo.fode._history import OnlineHistory, Trajectory
 from fraczoo.fode._problem import Problem
-from fraczoo.fode._weights import Scheme
+from fraczoo.fode._schemes import Scheme
 
 
 def solve_pece(prob: Problem, scheme: Scheme, y0: Tensor, *, corrector_steps: int = 1,

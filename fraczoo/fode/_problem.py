@@ -6,18 +6,15 @@ are time-first, (N, *S); weight rows are shaped (N, *wshape), wshape = (1, ..., 
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
-from fraczoo.fode._l1 import l1_scheme
-from fraczoo.fode._weights import Scheme, pece_scheme, product_trapezoid, weight_dtype
-from fraczoo.ops._checks import as_alpha_tensor, check_alpha, check_tensor
+from fraczoo._checks import as_alpha_tensor, check_alpha, check_tensor
+from fraczoo.fode._schemes import Scheme
+from fraczoo.ops.history import work_dtype
 
-METHODS = ("pece", "trapezoid", "l1")
-GRADIENTS = ("direct", "adjoint", "deq")
 TIME_BATCHING = ("broadcast", "vmap", "loop")
 IMPLICIT_SOLVERS = ("fixed_point", "newton")
 
@@ -64,7 +61,8 @@ def default_params(func) -> tuple[Tensor, ...]:
 class Problem:
     """A validated initial value problem D^alpha y = func(t, y), y(t[0]) = y0 on a uniform grid."""
 
-    def __init__(self, func: Callable, y0: Tensor, t: Tensor, alpha, method: str):
+    def __init__(self, func: Callable, y0: Tensor, t: Tensor, alpha,
+                 build_scheme: Callable[[Tensor, float, int], Scheme]):
         if not callable(func):
             raise TypeError(f"func must be callable (func(t, y) -> tensor), got {type(func).__name__}")
         check_tensor(y0, "y0")
@@ -73,7 +71,7 @@ class Problem:
         self.h = check_time_grid(t, y0)
         check_alpha(alpha, 0.0, 1.0, name="alpha", lo_open=True)
         self.func = func
-        self.method = method
+        self.build_scheme = build_scheme  # (alpha (DA,), h, N) -> Scheme: the method's weights
         self.shape = tuple(y0.shape)  # the caller's
         self.scalar = y0.ndim == 0
         self.y0 = y0.reshape(1) if self.scalar else y0
@@ -97,9 +95,8 @@ class Problem:
     def scheme(self, alpha: Tensor | None = None) -> Scheme:
         """The method's weights for ``alpha`` ((DA,) tensor; default the problem's), working dtype."""
         a = self.alpha if alpha is None else alpha
-        a = a.to(weight_dtype(a.device))
-        build = {"pece": pece_scheme, "trapezoid": product_trapezoid, "l1": l1_scheme}[self.method]
-        return build(a, self.h, self.N).to(self.dtype)
+        a = a.to(work_dtype(a.device))
+        return self.build_scheme(a, self.h, self.N).to(self.dtype)
 
     def rows(self, weights: Tensor) -> Tensor:
         """(N, DA) weights -> (N, *wshape), broadcastable against trajectories (N, *S)."""
@@ -165,7 +162,3 @@ def dense_jacobian(prob: Problem, t_n: Tensor, y: Tensor) -> Tensor:
 
 def default_tol(dtype: torch.dtype) -> float:
     return 1e-12 if dtype == torch.float64 else 1e-5
-
-
-def is_real_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

@@ -1,7 +1,7 @@
 """Implicit time stepping of a Volterra scheme y_n = y_0 + sum_{j<=n} c_{n,j} f(t_j, y_j).
 
 Used by method="trapezoid" (product trapezoid weights, Diethelm, Ford & Freed 2002, eq. (3.3))
-and method="l1" (L1 weights, see ``_l1.py``). At step n the history R_n = y_0 + sum_{j<n} c_{n,j} f_j
+and method="l1" (L1 weights, see ``_schemes.l1_scheme``). At step n the history R_n = y_0 + sum_{j<n} c_{n,j} f_j
 comes from the blocked-FFT ``OnlineHistory`` and the corrector equation
 
     y_n = R_n + w_0 f(t_n, y_n)
@@ -19,7 +19,7 @@ from torch import Tensor
 
 from fraczoo.fode._history import OnlineHistory, Trajectory
 from fraczoo.fode._problem import Problem, dense_jacobian
-from fraczoo.fode._weights import Scheme
+from fraczoo.fode._schemes import Scheme
 
 
 def _not_converged(what: str, n: int, max_iter: int, err: float) -> RuntimeError:

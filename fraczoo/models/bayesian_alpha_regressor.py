@@ -22,15 +22,15 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import lightning as L
 import numpy as np
 import torch
 import torchmetrics
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fraczoo.hub import load_backbone, register_model
-from fraczoo.nn._args import check_int, check_real
+from fraczoo._checks import check_bool, check_choice, check_int, check_int_list, check_real
+from fraczoo.models._base import ZooModule
+from fraczoo.models._registry import register_model
 
 ALPHA_MAX = 2.0
 MIN_LENGTH = 10
@@ -148,35 +148,29 @@ def gaussian_nll(mean: Tensor, std: Tensor, target: Tensor, beta: float = 0.0) -
 
 
 @register_model(datamodule="fraczoo.datamodules.anomalous_diffusion:AnomalousDiffusionDataModule")
-class BayesianAlphaRegressor(L.LightningModule):
+class BayesianAlphaRegressor(ZooModule):
     """Gaussian posterior N(mean, std^2) over the anomalous exponent alpha in (0, 2) of a trajectory.
 
     dim: 1, 2 or 3 (coordinates per position); width / dilations / kernel_size: the dilated conv
     backbone; hidden: the head's hidden width; std_floor: lower bound of the predicted std; nll_beta:
     the beta of beta-NLL (0 = plain NLL); lr, weight_decay, warmup_steps: AdamW with linear warmup and
-    cosine decay over the run; init_weights: a pretrained name or weights file for the backbone
-    (fine-tuning).
+    cosine decay over the run; buckets: length groups the backbone splits a batch into (saves padding).
+    Logs val_loss (the plain NLL, whatever nll_beta), val_mae and val_coverage90 (the fraction of true
+    orders inside the central 90% interval); ``validation_step`` returns the predicted means and stds and the
+    true orders, so ``AlphaPosteriorMonitor`` logs their calibration (``alpha_posterior/*``).
     """
 
     def __init__(self, dim: int = 1, width: int = 32, dilations: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
                  kernel_size: int = 3, hidden: int = 64, std_floor: float = 0.01, nll_beta: float = 0.5,
-                 lr: float = 3e-3, weight_decay: float = 1e-4, warmup_steps: int = 100, buckets: int = 4,
-                 init_weights: str | None = None):
+                 lr: float = 3e-3, weight_decay: float = 1e-4, warmup_steps: int = 100, buckets: int = 4):
         super().__init__()
-        if isinstance(dim, bool) or dim not in (1, 2, 3):
-            raise ValueError(f"dim must be 1, 2 or 3, got {dim!r}")
+        check_choice(dim, "dim", (1, 2, 3))
         check_int(width, "width")
-        if not dilations or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in dilations):
-            raise ValueError(f"dilations must be a non-empty list of positive ints, got {dilations!r}")
-        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 \
-                or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be an odd positive int, got {kernel_size!r}")
-        if not (isinstance(std_floor, (int, float)) and 0 < std_floor < 1):
-            raise ValueError(f"std_floor must lie in (0, 1), got {std_floor!r}")
-        if not (isinstance(nll_beta, (int, float)) and 0 <= nll_beta <= 1):
-            raise ValueError(f"nll_beta must lie in [0, 1], got {nll_beta!r}")
-        if not (isinstance(lr, (int, float)) and lr > 0):
-            raise ValueError(f"lr must be > 0, got {lr!r}")
+        check_int_list(dilations, "dilations")
+        if check_int(kernel_size, "kernel_size") % 2 == 0:
+            raise ValueError(f"kernel_size must be an odd int >= 1, got {kernel_size!r}")
+        check_real(std_floor, "std_floor", 0.0, 1.0, lo_open=True)
+        check_real(nll_beta, "nll_beta", 0.0, 1.0, hi_open=False)
         check_real(lr, "lr", 0.0, lo_open=True)
         check_real(weight_decay, "weight_decay", 0.0)
         check_int(hidden, "hidden")
@@ -186,12 +180,7 @@ class BayesianAlphaRegressor(L.LightningModule):
         self.backbone = TrajectoryEncoder(dim, width, tuple(dilations), kernel_size, buckets)
         self.head = nn.Sequential(nn.Linear(self.backbone.out_features, hidden), nn.GELU(),
                                   nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, 2))
-        self.val_mae = torchmetrics.MeanAbsoluteError()
-        self.test_mae = torchmetrics.MeanAbsoluteError()
-        self.val_coverage = torchmetrics.MeanMetric()
-        self.test_coverage = torchmetrics.MeanMetric()
-        if init_weights:
-            load_backbone(self, init_weights)
+        self.init_metrics(mae=torchmetrics.MeanAbsoluteError(), coverage90=torchmetrics.MeanMetric())
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """Padded positions x (B, T, dim) and lengths (B,) -> (mean, std) of alpha, each (B,)."""
@@ -200,48 +189,34 @@ class BayesianAlphaRegressor(L.LightningModule):
         std = F.softplus(raw[:, 1]) + self.hparams.std_floor
         return mean, std
 
-    def training_step(self, batch, batch_idx):
-        mean, std = self(batch["x"], batch["lengths"])
-        target = batch["alpha"].to(mean.dtype)
-        loss = gaussian_nll(mean, std, target, self.hparams.nll_beta).mean()
-        self.log("train_loss", loss, prog_bar=True, batch_size=target.numel())
-        self.log("train_mae", (mean - target).abs().mean().detach(), batch_size=target.numel())
-        return loss
-
-    def _eval_step(self, batch, stage: str, mae, cover):
-        mean, std = self(batch["x"], batch["lengths"])
-        target = batch["alpha"].to(mean.dtype)
-        n = target.numel()
-        # val_loss is the plain NLL whatever nll_beta the training uses, so runs compare
-        self.log(f"{stage}_loss", gaussian_nll(mean, std, target).mean(), prog_bar=True, sync_dist=True,
-                 batch_size=n)
-        mae.update(mean, target)
-        cover.update(((target - mean).abs() <= _Z90 * std).to(mean.dtype))
-        self.log(f"{stage}_mae", mae, prog_bar=True, batch_size=n)
-        self.log(f"{stage}_coverage90", cover, batch_size=n)
-
-    def validation_step(self, batch, batch_idx):
-        self._eval_step(batch, "val", self.val_mae, self.val_coverage)
-
-    def test_step(self, batch, batch_idx):
-        self._eval_step(batch, "test", self.test_mae, self.test_coverage)
-
-    def predict_step(self, batch, batch_idx):
+    def predict_batch(self, batch):
         return self(batch["x"], batch["lengths"])
 
-    def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        total = max(int(self.trainer.estimated_stepping_batches), 1) if self._trainer is not None else 1
-        warmup = min(self.hparams.warmup_steps, max(total // 10, 1))
+    def target(self, batch):
+        return batch["alpha"]
 
-        def factor(step: int) -> float:  # linear warmup, then cosine decay to 2% of lr
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min((step - warmup) / max(total - warmup, 1), 1.0)
-            return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))
+    def loss(self, pred, target):
+        mean, std = pred
+        return gaussian_nll(mean, std, target.to(mean.dtype), self.hparams.nll_beta).mean()
 
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+    def eval_loss(self, pred, target):
+        # the plain NLL whatever nll_beta the training uses, so runs compare
+        mean, std = pred
+        return gaussian_nll(mean, std, target.to(mean.dtype)).mean()
+
+    def update_metrics(self, metrics, pred, target):
+        mean, std = pred
+        target = target.to(mean.dtype)
+        metrics["mae"].update(mean, target)
+        metrics["coverage90"].update(((target - mean).abs() <= _Z90 * std).to(mean.dtype))
+
+    def train_logs(self, pred, target):
+        return {"train_mae": (pred[0] - target.to(pred[0].dtype)).abs().mean().detach()}
+
+    def validation_outputs(self, pred, target):
+        # AlphaPosteriorMonitor's calibration protocol: one predicted Gaussian and true order per trajectory
+        mean, std = pred
+        return {"alpha_mean": mean.detach(), "alpha_std": std.detach(), "alpha_true": target.to(mean.dtype)}
 
     @torch.no_grad()
     def predict_alpha(self, trajectories, lengths=None, *, batch_size: int = 256,
@@ -259,8 +234,7 @@ class BayesianAlphaRegressor(L.LightningModule):
         24x the plain prediction; the result is exactly invariant under those symmetries.
         """
         check_int(batch_size, "batch_size")
-        if not isinstance(symmetrize, bool):
-            raise TypeError(f"symmetrize must be True or False, got {type(symmetrize).__name__} {symmetrize!r}")
+        check_bool(symmetrize, "symmetrize")
         x, lengths = self._as_batch(trajectories, lengths)
         views = _symmetries(self.hparams.dim, x) if symmetrize else None
         was_training = self.training

@@ -11,20 +11,16 @@ function theorem; needs an implicit ``method``). Logs val_loss, val_mse and the 
 """
 from __future__ import annotations
 
-import lightning as L
 import torch
 import torchmetrics
 from torch import nn
 from torch.nn import functional as F
 
-from fraczoo.fode import fodeint
-from fraczoo.hub import load_backbone, register_model
+from fraczoo._checks import check_bool, check_choice, check_input, check_int, check_open_interval, check_real
+from fraczoo.fode import GRADIENTS, METHODS, fodeint
+from fraczoo.models._base import ZooModule
+from fraczoo.models._registry import register_model
 from fraczoo.nn import FractionalOrder
-from fraczoo.nn._args import check_input, check_open_interval, check_real
-
-GRADIENTS = ("direct", "adjoint", "deq")
-METHODS = ("pece", "trapezoid", "l1")
-
 
 class MLPVectorField(nn.Module):
     """f(t, y) = MLP(y): tanh hidden layers; t is accepted (fodeint's convention) and ignored."""
@@ -43,22 +39,24 @@ class MLPVectorField(nn.Module):
 
 
 @register_model(datamodule="fraczoo.datamodules.fractional_dynamics:FractionalDynamicsDataModule")
-class NeuralFODE(L.LightningModule):
+class NeuralFODE(ZooModule):
+    optimizer_class = torch.optim.Adam
+
     def __init__(self, state_dim: int = 2, hidden: int = 32, depth: int = 2, alpha_init: float = 0.5,
                  per_dim_alpha: bool = False, learn_alpha: bool = True, method: str = "trapezoid",
                  gradient: str = "direct", lr: float = 1e-2, alpha_lr: float | None = None,
-                 weight_decay: float = 0.0, init_weights: str | None = None):
+                 weight_decay: float = 0.0):
         super().__init__()
-        if gradient not in GRADIENTS:
-            raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        check_choice(gradient, "gradient", GRADIENTS)
+        check_choice(method, "method", METHODS)
         if gradient == "deq" and method == "pece":
             raise ValueError("gradient='deq' needs an implicit method ('trapezoid' or 'l1'), got method='pece'")
-        for arg, value in (("state_dim", state_dim), ("hidden", hidden), ("depth", depth)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{arg} must be an int >= 1, got {value!r}")
+        check_int(state_dim, "state_dim")
+        check_int(hidden, "hidden")
+        check_int(depth, "depth")
         check_open_interval(alpha_init, "alpha_init", 0.0, 1.0)
+        check_bool(per_dim_alpha, "per_dim_alpha")
+        check_bool(learn_alpha, "learn_alpha")
         check_real(lr, "lr", 0.0, lo_open=True)
         if alpha_lr is not None:
             check_real(alpha_lr, "alpha_lr", 0.0, lo_open=True)
@@ -67,10 +65,7 @@ class NeuralFODE(L.LightningModule):
         self.backbone = MLPVectorField(state_dim, hidden, depth)
         self.alpha = FractionalOrder(alpha_init, low=0.0, high=1.0, shape=(state_dim,) if per_dim_alpha else (),
                                      learnable=learn_alpha)
-        self.val_mse = torchmetrics.MeanSquaredError()
-        self.test_mse = torchmetrics.MeanSquaredError()
-        if init_weights:
-            load_backbone(self, init_weights)
+        self.init_metrics(mse=torchmetrics.MeanSquaredError())
 
     def forward(self, y0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Trajectories (B, N, D) from initial states y0 (B, D) on the uniform grid t (N,)."""
@@ -81,32 +76,17 @@ class NeuralFODE(L.LightningModule):
             raise TypeError(f"t must be a torch.Tensor (a uniform time grid of shape (N,)), got {type(t).__name__}")
         y = fodeint(self.backbone, y0, t.to(y0.dtype), self.alpha().to(y0.dtype), method=self.hparams.method,
                     gradient=self.hparams.gradient)
-        return y.transpose(0, 1)
+        return y.transpose(0, 1).contiguous()  # batch first, and contiguous for the metrics' views
 
-    def _predict(self, batch):
+    def predict_batch(self, batch):
         t, y = batch
-        return self(y[:, 0], t[0]), y
+        return self(y[:, 0], t[0])
 
-    def training_step(self, batch, batch_idx):
-        pred, y = self._predict(batch)
-        loss = F.mse_loss(pred, y)
-        self.log("train_loss", loss, prog_bar=True)
-        return loss
+    def target(self, batch):
+        return batch[1]
 
-    def _eval_step(self, batch, stage: str, metric):
-        pred, y = self._predict(batch)
-        self.log(f"{stage}_loss", F.mse_loss(pred, y), prog_bar=True, sync_dist=True)
-        metric.update(pred.reshape(-1), y.reshape(-1))
-        self.log(f"{stage}_mse", metric)
-
-    def validation_step(self, batch, batch_idx):
-        self._eval_step(batch, "val", self.val_mse)
-
-    def test_step(self, batch, batch_idx):
-        self._eval_step(batch, "test", self.test_mse)
-
-    def predict_step(self, batch, batch_idx):
-        return self._predict(batch)[0]
+    def loss(self, pred, target):
+        return F.mse_loss(pred, target)
 
     def on_validation_epoch_end(self):
         alpha = self.alpha().detach().reshape(-1)
@@ -118,10 +98,10 @@ class NeuralFODE(L.LightningModule):
             error = (alpha - true_alpha.to(alpha)).abs().max()
             self.log("val_alpha_error", error, prog_bar=True, sync_dist=True)
 
-    def configure_optimizers(self):
+    def param_groups(self):
         groups = [{"params": list(self.backbone.parameters())}]
         alpha_params = [p for p in self.alpha.parameters() if p.requires_grad]
         if alpha_params:
             groups.append({"params": alpha_params, "lr": self.hparams.alpha_lr or self.hparams.lr,
                            "weight_decay": 0.0})
-        return torch.optim.Adam(groups, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        return groups

@@ -18,41 +18,34 @@ loss, MAE metric) or "classification" (cross-entropy, accuracy).
 """
 from __future__ import annotations
 
-import math
-from numbers import Integral
-
-import lightning as L
 import torch
 import torchmetrics
 from torch import nn
 from torch.nn import functional as F
 
-from fraczoo.hub import load_backbone, register_model
-from fraczoo.nn import SpectralFractionalConv2d
-from fraczoo.nn._args import check_choice, check_input, check_int, check_real
-from fraczoo.nn.hybrid import FractionalHybridConv2d, FractionalHybridEncoder
+from fraczoo._checks import check_choice, check_input, check_int, check_int_list, check_real
+from fraczoo.models._base import ZooModule
+from fraczoo.models._registry import register_model
+from fraczoo.nn import FractionalHybridConv2d, FractionalHybridEncoder, SpectralFractionalConv2d
 
 TASKS = ("regression", "classification")
 BLOCKS = ("spectral", "hybrid")
 
 
 @register_model(datamodule="fraczoo.datamodules.fractional_fields:FractionalFieldDataModule")
-class SpectralFractionalCNN(L.LightningModule):
+class SpectralFractionalCNN(ZooModule):
     def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (16, 32), num_outputs: int = 1,
                  task: str = "regression", alpha_init: float | tuple[float, float] = 0.5,
                  padding: str = "periodic", hidden: int = 64, lr: float = 3e-3, weight_decay: float = 1e-4,
                  directional: bool = False, block: str = "spectral", kernel_size: int = 3,
-                 warmup_steps: int | None = None, init_weights: str | None = None):
+                 warmup_steps: int | None = None):
         super().__init__()
-        if task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        check_choice(task, "task", TASKS)
         check_int(in_channels, "in_channels")
         check_int(num_outputs, "num_outputs")
         if task == "classification" and num_outputs < 2:
             raise ValueError(f"classification needs num_outputs >= 2 classes, got {num_outputs}")
-        if isinstance(channels, (str, int)) or not channels \
-                or any(isinstance(c, bool) or not isinstance(c, Integral) or c < 1 for c in channels):
-            raise ValueError(f"channels must be a non-empty list of positive ints, got {channels!r}")
+        check_int_list(channels, "channels")
         check_int(hidden, "hidden")
         check_real(lr, "lr", 0.0, lo_open=True)
         check_real(weight_decay, "weight_decay", 0.0)
@@ -80,15 +73,9 @@ class SpectralFractionalCNN(L.LightningModule):
             self.backbone = nn.Sequential(*stages, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.head = nn.Sequential(nn.Linear(prev, hidden), nn.GELU(), nn.Linear(hidden, num_outputs))
         if task == "regression":
-            self.val_metric = torchmetrics.MeanAbsoluteError()
-            self.test_metric = torchmetrics.MeanAbsoluteError()
-            self.metric_name = "mae"
+            self.init_metrics(mae=torchmetrics.MeanAbsoluteError())
         else:
-            self.val_metric = torchmetrics.Accuracy(task="multiclass", num_classes=num_outputs)
-            self.test_metric = torchmetrics.Accuracy(task="multiclass", num_classes=num_outputs)
-            self.metric_name = "acc"
-        if init_weights:
-            load_backbone(self, init_weights)
+            self.init_metrics(acc=torchmetrics.Accuracy(task="multiclass", num_classes=num_outputs))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, "x", self.head[0].weight)
@@ -98,32 +85,16 @@ class SpectralFractionalCNN(L.LightningModule):
         out = self.head(self.backbone(x))
         return out.squeeze(-1) if self.hparams.task == "regression" and self.hparams.num_outputs == 1 else out
 
-    def _loss(self, pred, target):
+    def predict_batch(self, batch):
+        return self(batch[0] if isinstance(batch, (list, tuple)) else batch)
+
+    def target(self, batch):
+        return batch[1]
+
+    def loss(self, pred, target):
         if self.hparams.task == "regression":
             return F.mse_loss(pred, target.to(pred.dtype))
         return F.cross_entropy(pred, target)
-
-    def training_step(self, batch, batch_idx):
-        x, target = batch
-        loss = self._loss(self(x), target)
-        self.log("train_loss", loss, prog_bar=True)
-        return loss
-
-    def _eval_step(self, batch, stage: str, metric):
-        x, target = batch
-        pred = self(x)
-        self.log(f"{stage}_loss", self._loss(pred, target), prog_bar=True, sync_dist=True)
-        metric.update(pred.argmax(-1) if self.hparams.task == "classification" else pred, target)
-        self.log(f"{stage}_{self.metric_name}", metric, prog_bar=True)
-
-    def validation_step(self, batch, batch_idx):
-        self._eval_step(batch, "val", self.val_metric)
-
-    def test_step(self, batch, batch_idx):
-        self._eval_step(batch, "test", self.test_metric)
-
-    def predict_step(self, batch, batch_idx):
-        return self(batch[0] if isinstance(batch, (list, tuple)) else batch)
 
     def on_validation_epoch_end(self):
         blocks = [m for m in self.backbone.modules()
@@ -133,20 +104,3 @@ class SpectralFractionalCNN(L.LightningModule):
             if getattr(block, "directional", False):
                 self.log(f"alpha_x/stage{i}", block.alpha_x().mean(), sync_dist=True)
                 self.log(f"alpha_y/stage{i}", block.alpha_y().mean(), sync_dist=True)
-
-    def configure_optimizers(self):
-        # warmup_steps set: per-step linear warmup over min(warmup_steps, 10% of the run), then cosine
-        # decay to 2% of lr (the schedule the shared base class on main gives every model with warmup_steps)
-        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        if self.hparams.warmup_steps is None:
-            return opt
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-        warmup = min(self.hparams.warmup_steps, max(total // 10, 1))
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            return 0.02 + 0.49 * (1 + math.cos(math.pi * min((step - warmup) / max(total - warmup, 1), 1.0)))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -33,8 +33,7 @@ from torch.distributions import AffineTransform, Beta, Distribution, Normal, Tra
 from torch.distributions import kl_divergence
 from torch.nn import functional as F
 
-from fraczoo.nn._args import check_real
-from fraczoo.ops._checks import check_choice, check_positive
+from fraczoo._checks import check_choice, check_int, check_positive, check_real
 from fraczoo.ops.spectral import RIESZ_RANGE, WEYL_RANGE, spectral_derivative
 
 EVAL_MODES = ("mean", "sample")
@@ -61,11 +60,13 @@ class ProbabilisticOrder(nn.Module):
     ``num_eval_samples`` times the memory of one call).
 
     ``shape`` is the shape of one order, e.g. (C, 1) for one order per channel of a (B, C, N) input;
-    its last entry must be 1 because the derivative acts along the last dim.
+    its last entry must be 1 because the derivative acts along the last dim. ``mean`` and ``std`` are
+    the initial moments of alpha; ``learnable=False`` keeps the distribution fixed (buffers).
     """
 
-    def __init__(self, *, low: float, high: float, kind: str, eval_mode: str, num_eval_samples: int,
-                 shape: Sequence[int], per_sample: bool, dx: float):
+    def __init__(self, mean: float = 0.5, std: float = 0.1, *, low: float = 0.0, high: float = 2.0,
+                 learnable: bool = True, kind: str = "weyl", eval_mode: str = "mean", num_eval_samples: int = 1,
+                 shape: Sequence[int] = (), per_sample: bool = False, dx: float = 1.0):
         super().__init__()
         check_choice(kind, "kind", tuple(_KIND_RANGES))
         check_choice(eval_mode, "eval_mode", EVAL_MODES)
@@ -74,11 +75,10 @@ class ProbabilisticOrder(nn.Module):
         if not lo <= low < high <= hi:
             raise ValueError(f"low and high must satisfy {lo:g} <= low < high <= {hi:g} for kind={kind!r}, "
                              f"got low={low:g}, high={high:g}")
-        if isinstance(num_eval_samples, bool) or not isinstance(num_eval_samples, int) or num_eval_samples < 1:
-            raise ValueError(f"num_eval_samples must be an int >= 1, got {num_eval_samples!r}")
+        check_int(num_eval_samples, "num_eval_samples")
         shape = tuple(shape)
-        if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
-            raise ValueError(f"shape must be a tuple of positive ints, got {shape!r}")
+        for i, size in enumerate(shape):
+            check_int(size, f"shape[{i}]")
         if shape and shape[-1] != 1:
             raise ValueError(f"shape must end in 1 (the derivative acts along the last dim of x), got {shape!r}; "
                              "e.g. shape=(C, 1) for one order per channel")
@@ -86,8 +86,13 @@ class ProbabilisticOrder(nn.Module):
         self.eval_mode, self.num_eval_samples = eval_mode, num_eval_samples
         self.shape, self.per_sample = shape, bool(per_sample)
         self.dx = check_positive(dx, "dx")
+        self._init_distribution(check_real(mean, "mean"), check_positive(std, "std"), learnable)
 
     # --- the distribution (subclasses) ------------------------------------------------------------
+    def _init_distribution(self, mean: float, std: float, learnable: bool) -> None:
+        """Check ``mean``/``std`` against this family and store its parameters (``_store``)."""
+        raise NotImplementedError
+
     def posterior(self) -> Distribution:
         raise NotImplementedError
 
@@ -174,15 +179,9 @@ class NormalAlphaLayer(ProbabilisticOrder):
     keeps mu and sigma fixed (buffers). See :class:`ProbabilisticOrder` for the remaining arguments.
     """
 
-    def __init__(self, mean: float = 0.5, std: float = 0.1, *, low: float = 0.0, high: float = 2.0,
-                 learnable: bool = True, kind: str = "weyl", eval_mode: str = "mean", num_eval_samples: int = 1,
-                 shape: Sequence[int] = (), per_sample: bool = False, dx: float = 1.0):
-        super().__init__(low=low, high=high, kind=kind, eval_mode=eval_mode, num_eval_samples=num_eval_samples,
-                         shape=shape, per_sample=per_sample, dx=dx)
-        mean = check_real(mean, "mean")
+    def _init_distribution(self, mean: float, std: float, learnable: bool) -> None:
         if not self.low <= mean <= self.high:
             raise ValueError(f"mean must lie in [low, high] = [{self.low:g}, {self.high:g}], got {mean:g}")
-        std = check_positive(std, "std")
         self._store("loc", torch.full(self.shape, mean), learnable)
         self._store("raw_scale", torch.full(self.shape, _inverse_softplus(std)), learnable)
 
@@ -237,15 +236,9 @@ class BetaAlphaLayer(ProbabilisticOrder):
     k = m (1 - m) / v - 1. ``mean``/``std`` are the exact moments of alpha; eval mode uses the mean.
     """
 
-    def __init__(self, mean: float = 0.5, std: float = 0.1, *, low: float = 0.0, high: float = 2.0,
-                 learnable: bool = True, kind: str = "weyl", eval_mode: str = "mean", num_eval_samples: int = 1,
-                 shape: Sequence[int] = (), per_sample: bool = False, dx: float = 1.0):
-        super().__init__(low=low, high=high, kind=kind, eval_mode=eval_mode, num_eval_samples=num_eval_samples,
-                         shape=shape, per_sample=per_sample, dx=dx)
-        mean = check_real(mean, "mean")
+    def _init_distribution(self, mean: float, std: float, learnable: bool) -> None:
         if not self.low < mean < self.high:
             raise ValueError(f"mean must lie in the open interval ({self.low:g}, {self.high:g}), got {mean:g}")
-        std = check_positive(std, "std")
         width = self.high - self.low
         m, v = (mean - self.low) / width, (std / width) ** 2
         if v >= m * (1 - m):

@@ -18,12 +18,12 @@ energy with h_c(k) = |k|^(H+1), so these features carry the likelihood itself.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
-from collections.abc import Sequence
-
-from fraczoo.nn._args import check_choice, check_input, check_int, check_open_interval, check_real
+from fraczoo._checks import check_choice, check_input, check_int, check_int_list, check_open_interval, check_real
 from fraczoo.nn.order import FractionalOrder
 from fraczoo.ops.spectral import PADDINGS, fractional_laplacian
 
@@ -166,8 +166,7 @@ class FractionalHybridEncoder(nn.Module):
                  alpha_init: float | Sequence[float] = 0.5, padding: str = "periodic"):
         super().__init__()
         check_int(in_channels, "in_channels")
-        if isinstance(channels, (str, int)) or not channels:
-            raise ValueError(f"channels must be a non-empty list of positive ints, got {channels!r}")
+        channels = check_int_list(channels, "channels")
         self.blocks, self.stages = nn.ModuleList(), nn.ModuleList()
         prev = in_channels
         for width in channels:

@@ -16,9 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fraczoo.nn._args import check_input, check_int, check_open_interval, check_real
+from fraczoo._checks import check_choice, check_input, check_int, check_open_interval, check_real
 from fraczoo.nn.order import FractionalOrder
-from fraczoo.ops._checks import check_choice
 from fraczoo.ops.history import caputo
 from fraczoo.ops.memory import SAMPLERS, stochastic_caputo
 

@@ -10,7 +10,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from fraczoo.nn._args import check_int, check_open_interval, check_real
+from fraczoo._checks import check_int, check_open_interval, check_real
 
 
 class FractionalOrder(nn.Module):

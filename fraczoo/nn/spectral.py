@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fraczoo.nn._args import check_choice, check_input, check_int, check_open_interval
+from fraczoo._checks import check_choice, check_input, check_int, check_open_interval
 from fraczoo.nn.order import FractionalOrder
 from fraczoo.ops.spectral import PADDINGS, fractional_laplacian, spectral_derivative
 

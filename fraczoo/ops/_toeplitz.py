@@ -5,6 +5,7 @@
 Direct evaluation is O(N^2); through the FFT (zero-padded to length >= 2N-1 so the circular
 convolution equals the linear one) it is O(N log N). ``causal_conv`` picks the faster path.
 Both paths are plain torch, so autograd flows to ``w`` (hence to alpha) and to ``x``.
+``series_reciprocal`` inverts such a convolution (the kernel of its inverse) in O(N log N).
 """
 from __future__ import annotations
 
@@ -72,3 +73,22 @@ def causal_conv(w: Tensor, x: Tensor, *, method: str = "auto") -> Tensor:
     if method == "direct":
         return causal_conv_direct(w, x)
     raise ValueError(f"method must be 'auto', 'fft' or 'direct'; got {method!r}")
+
+
+def series_reciprocal(c: Tensor, n: int) -> Tensor:
+    """First ``n`` coefficients of the power series 1 / c(z), c(z) = sum_k c[..., k] z^k, along the
+    last dim (c[..., 0] != 0): the kernel r with causal_conv(c, causal_conv(r, x)) = x.
+
+    Newton's iteration r <- r (2 - c r) doubles the number of correct coefficients per step, each step
+    two causal convolutions, so O(N log N) in all; plain torch, differentiable in c.
+    """
+    recip = 1.0 / c[..., :1]
+    m = 1
+    while m < n:
+        m2 = min(2 * m, n)
+        padded = torch.nn.functional.pad(recip, (0, m2 - m))
+        err = causal_conv(c[..., :m2], padded)  # c r mod z^m2 = 1 + O(z^m)
+        correction = torch.cat([2 - err[..., :1], -err[..., 1:]], dim=-1)
+        recip = causal_conv(padded, correction)
+        m = m2
+    return recip

@@ -14,6 +14,13 @@ The weights are differences of powers, (k+1)^p - k^p and the like, that cancel c
 for large k (relative error ~ eps * k^2 for a second difference). They are therefore computed in
 float64 and, for large k, from their series in 1/k; only the finished weights are cast to the
 dtype of ``y``. ``dt`` enters as a constant (no gradient flows to it).
+
+This module is the one home of these weight formulas; the fractional ODE schemes (``fraczoo.fode``)
+assemble theirs from the same helpers, in the layout alpha (..., 1) -> weights (..., n):
+
+    work_dtype(device)                       dtype the weights are built in (float64; float32 on MPS)
+    power_difference(p, n)                   (j+1)^p - j^p: L1 weights (p = 1 - alpha), product rectangle (p = alpha)
+    trapezoid_weights(alpha, n, log_scale)   product-trapezoid kernel and start correction
 """
 from __future__ import annotations
 
@@ -22,17 +29,21 @@ import math
 import torch
 from torch import Tensor
 
-from fraczoo.ops._checks import (as_alpha_tensor, check_alpha, check_choice, check_dim,
-                                 check_positive, check_tensor, order_along)
+from fraczoo._checks import (as_alpha_tensor, check_alpha, check_choice, check_dim, check_int, check_positive,
+                             check_tensor, order_along)
 from fraczoo.ops._toeplitz import causal_conv
 
-__all__ = ["caputo", "rl_integral", "grunwald_letnikov", "l1_weights"]
+__all__ = ["caputo", "rl_integral", "grunwald_letnikov", "gl_weights", "l1_weights", "power_difference",
+           "trapezoid_weights", "work_dtype"]
 
 CAPUTO_METHODS = ("l1", "l1-2")
 GL_MAX_ALPHA = 2.0
 
-# From this index on, power differences are summed as series in 1/k (k >= 8 makes every series
-# below converge at least like 8^-2 per term); below it the direct formula loses < 10 bits.
+# The one cut-off rule for every weight below: a difference of powers k^p is summed as its binomial
+# series in x = 1/k from k >= _SERIES_START * max(1, p / 2) on (``_series_from``). Successive terms
+# binom(p, i) x^i have ratio |p - i| / (i + 1) * x <= max(1, (p - 1) / 2) x <= 1/8 (i >= 1), so
+# _SERIES_TERMS even terms (or 2 * _SERIES_TERMS terms of a full series) reach 8^-20 ~ 1e-18; below
+# the cut-off the direct formula loses < 10 bits to cancellation.
 _SERIES_START = 8
 _SERIES_TERMS = 10
 
@@ -41,9 +52,14 @@ _SERIES_TERMS = 10
 # weights
 
 
-def _work_dtype(device: torch.device) -> torch.dtype:
-    # MPS has no float64; everything else computes weights in double precision.
+def work_dtype(device: torch.device) -> torch.dtype:
+    """The dtype weights are built in: float64, except on MPS (no float64 there), float32."""
     return torch.float32 if device.type == "mps" else torch.float64
+
+
+def _series_from(p: Tensor) -> Tensor:
+    """First index at which a difference of powers k^p is summed as its series in 1/k."""
+    return _SERIES_START * (p / 2).clamp(min=1)
 
 
 def _grid_index(n: int, like: Tensor) -> Tensor:
@@ -58,15 +74,16 @@ def _binomials(q: Tensor, kmax: int) -> list[Tensor]:
     return coeffs
 
 
-def _l1_weights(alpha: Tensor, n: int) -> Tensor:
-    """b_j = (j+1)^(1-alpha) - j^(1-alpha) for alpha of shape (..., 1) -> (..., n).
+def power_difference(p: Tensor, n: int) -> Tensor:
+    """b_j = (j+1)^p - j^p, j = 0..n-1, for p >= 0 of shape (..., 1) -> (..., n); b_0 = 1.
 
-    Written as j^(1-alpha) * expm1((1-alpha) log1p(1/j)) so it keeps full relative precision for
-    large j, and b_0 = 1 is set directly so no 0^(1-alpha) (infinite alpha-gradient at alpha=1)
-    is ever formed.
+    Written as j^p * expm1(p log1p(1/j)) so it keeps full relative precision for large j (no series
+    needed), and b_0 = 1 is set directly so no 0^p (infinite p-gradient at p = 0) is ever formed
+    (for p = 0 this is the limit p -> 0+). Differentiable in p.
+    Uses: the L1 weights (p = 1 - alpha, ``l1_weights``) and the product-rectangle weights
+    d^alpha - (d-1)^alpha = b_{d-1} (p = alpha) of the fractional Adams predictor.
     """
-    p = 1 - alpha
-    j = _grid_index(n, alpha)
+    j = _grid_index(n, p)
     jj = j.clamp(min=1)
     b = jj.pow(p) * torch.expm1(p * torch.log1p(1 / jj))
     return torch.where(j == 0, torch.ones_like(b), b)
@@ -78,18 +95,19 @@ def _l12_weights(alpha: Tensor, n: int) -> Tensor:
         b_0 = alpha / (2 (2-alpha)),
         b_m = ((m+1)^(2-alpha) - m^(2-alpha)) / (2-alpha) - ((m+1)^(1-alpha) + m^(1-alpha)) / 2.
 
-    For m >= _SERIES_START, with c = m + 1/2, x = 1/(2c), p = 1 - alpha, the same number is
+    From m >= _series_from(p) = 8 on (p < 1), with c = m + 1/2, x = 1/(2c), p = 1 - alpha, the same number is
         b_m = -2 c^(2-alpha) sum_{i>=1} binom(p, 2i) (2i / (2i+1)) x^(2i+1),
     whose leading term alpha (1-alpha) c^(-1-alpha) / 12 shows the O(m^-1-alpha) size the direct
     formula would have to recover from O(m^(2-alpha)) terms.
     """
     p = 1 - alpha
     m = _grid_index(n, alpha)
+    use_series = m >= _series_from(p)  # the series' binomials are those of p = 1 - alpha
 
     md = m.clamp(min=1)
     direct = ((md + 1).pow(1 + p) - md.pow(1 + p)) / (1 + p) - ((md + 1).pow(p) + md.pow(p)) / 2
 
-    c = m.clamp(min=_SERIES_START) + 0.5
+    c = md + 0.5
     x = 1 / (2 * c)
     binom = _binomials(p, 2 * _SERIES_TERMS)
     series, x_pow = torch.zeros_like(direct), x
@@ -99,24 +117,24 @@ def _l12_weights(alpha: Tensor, n: int) -> Tensor:
     series = -2 * c.pow(1 + p) * series
 
     b0 = (alpha / (2 * (2 - alpha))).expand_as(direct)
-    return torch.where(m == 0, b0, torch.where(m < _SERIES_START, direct, series))
+    return torch.where(m == 0, b0, torch.where(use_series, series, direct))
 
 
-def _trapezoid_weights(alpha: Tensor, n: int, log_scale: Tensor) -> tuple[Tensor, Tensor]:
+def trapezoid_weights(alpha: Tensor, n: int, log_scale: Tensor) -> tuple[Tensor, Tensor]:
     """Product-trapezoid weights (Diethelm, Ford & Freed 2002, eq. (2.3)), times exp(log_scale).
 
     I^alpha y(t_n) ~ dt^alpha / Gamma(alpha+2) sum_{j=0}^{n} a_{j,n} y_j with q = alpha + 1,
         a_{n,n} = 1,  a_{j,n} = w_{n-j} = (k+1)^q - 2 k^q + (k-1)^q  (k = n-j = 1..n-1),
         a_{0,n} = (n-1)^q - (n-1-alpha) n^alpha = w_n + e_n,  e_n = n^q + q n^(q-1) - (n+1)^q.
-    Returns (w, e), each (..., n), so the sum is causal_conv(w, y) + e * y_0; e_0 = -1 makes the
-    n = 0 output exactly 0. For large k both come from their series in x = 1/k:
+    ``alpha`` > 0 and ``log_scale`` of shape (..., 1); returns (w, e), each (..., n), so the sum is
+    causal_conv(w, y) + e * y_0; e_0 = -1 makes the n = 0 output exactly 0. Differentiable in alpha
+    (no 0^q is formed). For large k both come from their series in x = 1/k:
         w_k = 2 k^q sum_{i>=1} binom(q, 2i) x^(2i),   e_k = -k^q sum_{i>=2} binom(q, i) x^i.
     The scale enters through exp(q log k + log_scale) so large alpha cannot overflow k^q.
     """
     q = alpha + 1
     k = _grid_index(n, alpha)
-    # The series need k >> q, so where they take over grows with alpha.
-    use_series = k >= _SERIES_START * q
+    use_series = k >= _series_from(q)  # the series need k >> q: where they take over grows with alpha
 
     def scaled_pow(base: Tensor) -> Tensor:
         return torch.exp(q * torch.log(base) + log_scale)
@@ -163,16 +181,31 @@ def l1_weights(alpha, n: int, *, dtype: torch.dtype | None = None,
         D^alpha y(t_n) ~ dt^-alpha / Gamma(2-alpha) sum_{j=0}^{n-1} b_{n-1-j} (y_{j+1} - y_j).
     """
     check_alpha(alpha, 0.0, 1.0, lo_open=True)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be a non-negative int (number of weights), got {n!r}")
+    check_int(n, "n", 0)
+    dtype, device = _weights_dtype_device(alpha, dtype, device)
+    a = as_alpha_tensor(alpha, torch.empty((), dtype=work_dtype(device), device=device))
+    return power_difference(1 - a.unsqueeze(-1), n).to(dtype)
+
+
+def gl_weights(alpha, n: int, *, dtype: torch.dtype | None = None,
+               device: torch.device | str | None = None) -> Tensor:
+    """Grünwald-Letnikov weights g_k = (-1)^k binom(alpha, k), k = 0..n-1: the coefficients of (1 - B)^alpha.
+
+    ``alpha``: float in (0, 2] -> shape (n,); tensor of shape S -> (*S, n). Differentiable in alpha; computed
+    in float64 and cast to ``dtype`` (default alpha's, or torch's default for a float alpha). These are the
+    weights of ``grunwald_letnikov`` and, for 0 < alpha < 1/2, the AR(infinity) coefficients of ARFIMA(0, alpha, 0).
+    """
+    check_alpha(alpha, 0.0, GL_MAX_ALPHA, lo_open=True)
+    check_int(n, "n", 0)
+    dtype, device = _weights_dtype_device(alpha, dtype, device)
+    a = as_alpha_tensor(alpha, torch.empty((), dtype=work_dtype(device), device=device))
+    return _gl_weights(a.unsqueeze(-1), max(n, 2))[..., :n].to(dtype)
+
+
+def _weights_dtype_device(alpha, dtype, device):
     if isinstance(alpha, Tensor):
-        dtype = dtype or alpha.dtype
-        device = torch.device(device) if device is not None else alpha.device
-    else:
-        dtype = dtype or torch.get_default_dtype()
-        device = torch.device(device) if device is not None else torch.device("cpu")
-    a = as_alpha_tensor(alpha, torch.empty((), dtype=_work_dtype(device), device=device))
-    return _l1_weights(a.unsqueeze(-1), n).to(dtype)
+        return dtype or alpha.dtype, torch.device(device) if device is not None else alpha.device
+    return dtype or torch.get_default_dtype(), torch.device(device) if device is not None else torch.device("cpu")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -193,7 +226,7 @@ def _prepare(y, alpha, dt, dim, *, alpha_max: float, min_points: int = 2):
     if n < min_points:
         raise ValueError(f"y must have at least {min_points} grid points along dim={dim}, got {n}")
 
-    like = torch.empty((), dtype=_work_dtype(y.device), device=y.device)
+    like = torch.empty((), dtype=work_dtype(y.device), device=y.device)
     a = as_alpha_tensor(alpha, like)
     a = order_along(a, y, dim)
     return y.movedim(dim, -1), a.movedim(dim, -1), dt, dim
@@ -234,7 +267,7 @@ def caputo(y: Tensor, alpha, dt, *, dim: int = -1, method: str = "l1") -> Tensor
     scale = torch.exp(-a * math.log(dt) - torch.lgamma(2 - a))
 
     delta = x.diff(dim=-1)
-    w = (scale * _l1_weights(a, n - 1)).to(x.dtype)
+    w = (scale * power_difference(1 - a, n - 1)).to(x.dtype)
     history = causal_conv(w, delta)
     if method == "l1-2" and n > 2:
         w2 = (scale * _l12_weights(a, n - 2)).to(x.dtype)
@@ -259,7 +292,7 @@ def rl_integral(y: Tensor, alpha, dt, *, dim: int = -1) -> Tensor:
     """
     x, a, dt, dim = _prepare(y, alpha, dt, dim, alpha_max=math.inf)
     log_scale = a * math.log(dt) - torch.lgamma(a + 2)
-    w, e = _trapezoid_weights(a, x.shape[-1], log_scale)
+    w, e = trapezoid_weights(a, x.shape[-1], log_scale)
     out = causal_conv(w.to(x.dtype), x) + e.to(x.dtype) * x[..., :1]
     return out.movedim(-1, dim)
 

@@ -43,7 +43,7 @@ import math
 import torch
 from torch import Tensor
 
-from fraczoo.ops._checks import as_alpha_tensor, check_alpha, check_dim, check_tensor
+from fraczoo._checks import as_alpha_tensor, check_alpha, check_dim, check_tensor
 from fraczoo.ops.special import rgamma
 from fraczoo.ops.spectral import _order_shape_check, _view_at
 

@@ -49,8 +49,8 @@ import math
 import torch
 from torch import Tensor
 
-from fraczoo.ops._checks import (as_alpha_tensor, check_alpha, check_choice, check_dim, check_int, check_positive,
-                                 check_tensor, order_along)
+from fraczoo._checks import (as_alpha_tensor, check_alpha, check_bool, check_choice, check_dim, check_int,
+                             check_positive, check_tensor, order_along)
 from fraczoo.ops.history import caputo, l1_weights
 
 SAMPLERS = ("importance", "stratified", "control_variate", "by_parts")
@@ -82,10 +82,8 @@ def stochastic_caputo(y: Tensor, alpha, dt, num_samples: int, *, dim: int = -1, 
     check_alpha(alpha, 0.0, 1.0, lo_open=True, hi_open=True)
     k = check_int(num_samples, "num_samples", 1)
     check_choice(sampler, "sampler", SAMPLERS)
-    if not isinstance(return_variance, bool):
-        raise TypeError(f"return_variance must be a bool, got {type(return_variance).__name__}")
-    if not isinstance(share_draws, bool):
-        raise TypeError(f"share_draws must be a bool, got {type(share_draws).__name__}")
+    check_bool(return_variance, "return_variance")
+    check_bool(share_draws, "share_draws")
     plan = _plan(sampler, k, num_strata, window, return_variance)
     x, alpha64, dt, dim = _prepare(y, alpha, dt, dim)
     if generator is not None and not isinstance(generator, torch.Generator):

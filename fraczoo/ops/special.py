@@ -57,7 +57,7 @@ from numbers import Real
 import torch
 from torch import Tensor
 
-from fraczoo.ops._checks import check_alpha, check_tensor
+from fraczoo._checks import check_alpha, check_tensor
 
 ALPHA_RANGE = (0.0, 1.0)   # alpha in (0, 1]
 BETA_RANGE = (0.0, 3.0)    # beta in (0, 3]

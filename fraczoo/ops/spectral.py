@@ -37,8 +37,8 @@ import torch
 from torch import Tensor
 from torch.autograd import Function
 
-from fraczoo.ops._checks import (as_alpha_tensor, check_alpha, check_choice, check_dim, check_positive,
-                                 check_tensor)
+from fraczoo._checks import (as_alpha_tensor, check_alpha, check_choice, check_dim, check_positive, check_real,
+                             check_tensor)
 from fraczoo.ops._toeplitz import _fft_size
 
 WEYL_RANGE = (-2.0, 2.0)
@@ -406,9 +406,7 @@ def fractional_laplacian(u: Tensor, alpha, *, dx=1.0, dims=(-2, -1), padding: st
     if min(out_sizes) < 2:
         raise ValueError(f"u must have at least 2 samples along every dim in dims, got sizes {out_sizes}")
     if padding == "zero":
-        if isinstance(pad_factor, bool) or not isinstance(pad_factor, (int, float)) \
-                or not math.isfinite(pad_factor) or pad_factor <= 1:
-            raise ValueError(f"pad_factor must be a number > 1, got {pad_factor!r}")
+        pad_factor = check_real(pad_factor, "pad_factor", 1.0, lo_open=True)
         sizes = tuple(_fft_size(math.ceil(pad_factor * n)) for n in out_sizes)
     else:
         sizes = out_sizes

@@ -150,13 +150,13 @@ def test_state_survives_checkpoint(tmp_path):
     assert restored.state_dict() == saved
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(log_every_n_steps=-1), "log_every_n_steps"),
-    (dict(histogram_samples=1.5), "histogram_samples"),
-    (dict(coverage_level=1.0), "coverage_level"),
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(log_every_n_steps=-1), ValueError, "log_every_n_steps"),
+    (dict(histogram_samples=1.5), TypeError, "histogram_samples must be an int >= 0, got float"),
+    (dict(coverage_level=1.0), ValueError, "coverage_level"),
 ])
-def test_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
         AlphaPosteriorMonitor(**kwargs)
 
 

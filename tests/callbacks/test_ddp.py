@@ -1,40 +1,23 @@
 """Both monitors under 2-process CPU DDP (gloo): known answers from the per-rank gradients."""
 import copy
 import csv
-import json
-import socket
-import time
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 from fraczoo.callbacks.calibration import calibration_metrics
 from tests.callbacks import _ddp_worker as worker
+from tests.callbacks._spawn import run_ranks
 from tests.callbacks._toy import ToyRegressor, per_chunk_gradients, reference_statistics
 
 pytestmark = pytest.mark.ddp
 TIMEOUT_S = 240
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    ctx = mp.start_processes(worker.run, args=(2, free_port(), str(out)), nprocs=2, join=False,
-                             start_method="spawn")
-    deadline = time.monotonic() + TIMEOUT_S
-    while not ctx.join(timeout=2):
-        if time.monotonic() > deadline:
-            for p in ctx.processes:
-                p.kill()
-            pytest.fail(f"the DDP run did not finish in {TIMEOUT_S} s (deadlock?)")
-    return out, [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
+    return out, run_ranks(worker.run, out, timeout_s=TIMEOUT_S)
 
 
 def test_gradient_statistics_equal_hand_computation_from_per_rank_gradients(ddp_run):

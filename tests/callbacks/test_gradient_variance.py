@@ -165,16 +165,16 @@ def test_manual_optimization_is_reported_not_broken():
     assert monitor.last_metrics == {}
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(every_n_steps=0), "every_n_steps"),
-    (dict(every_n_steps=1.5), "every_n_steps"),
-    (dict(num_micro_batches=0), "num_micro_batches"),
-    (dict(groups="layers"), "groups must be one of"),
-    (dict(groups={"bad": "("}), "regular expressions"),
-    (dict(ema_decay=1.0), r"ema_decay must lie in \[0, 1\)"),
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(every_n_steps=0), ValueError, "every_n_steps"),
+    (dict(every_n_steps=1.5), TypeError, "every_n_steps must be an int >= 1, got float"),
+    (dict(num_micro_batches=0), ValueError, "num_micro_batches"),
+    (dict(groups="layers"), ValueError, "groups must be one of"),
+    (dict(groups={"bad": "("}), ValueError, "regular expressions"),
+    (dict(ema_decay=1.0), ValueError, r"ema_decay must lie in \[0, 1\)"),
 ])
-def test_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
         GradientVarianceMonitor(**kwargs)
     with pytest.raises(ValueError, match="small batch size"):
         noise_estimates(1.0, 1.0, 4, 4)

@@ -76,6 +76,6 @@ def test_clean_run_is_untouched():
 def test_check_interval_and_bad_arguments():
     with pytest.raises(NonFiniteLossError, match="global step 4"):
         fit(Poisoned("gradient", at=4), check_every_n_steps=2)
-    for bad in (0, -1, 1.5, True):
-        with pytest.raises(ValueError, match="check_every_n_steps must be an int >= 1"):
+    for bad, error in ((0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="check_every_n_steps must be an int >= 1"):
             NonFiniteGuard(check_every_n_steps=bad)

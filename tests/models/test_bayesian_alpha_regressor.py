@@ -10,7 +10,7 @@ import yaml
 
 import fraczoo
 from fraczoo.datamodules.andi import simulate
-from fraczoo.hub import save_weights, sha256_of
+from fraczoo.models._weights import save_weights, sha256_of
 from fraczoo.models.bayesian_alpha_regressor import (MSD_LAGS, BayesianAlphaRegressor, gaussian_nll,
                                                      log_msd_features, normalized_increments)
 
@@ -173,7 +173,7 @@ def test_predict_alpha_bad_input(trajs, lengths, err, match):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(dim=4), "dim must be 1, 2 or 3"), (dict(width=0), "width"), (dict(dilations=[]), "dilations"),
+    (dict(dim=4), "dim must be one of 1, 2, 3"), (dict(width=0), "width"), (dict(dilations=[]), "dilations"),
     (dict(kernel_size=2), "odd"), (dict(std_floor=0.0), "std_floor"), (dict(nll_beta=2.0), "nll_beta"),
     (dict(lr=-1.0), "lr"),
 ])
@@ -243,21 +243,18 @@ def test_save_load_roundtrip_and_pretrained_name(tmp_path, monkeypatch):
         fraczoo.create_model("bayesian_alpha_regressor", dim=1, **TINY, init_weights=str(path))
 
 
-@pytest.mark.parametrize("config", ["config.yaml", "finetune.yaml"])
-def test_catalogue_configs_instantiate(config, tmp_path):
-    from lightning.pytorch.cli import LightningCLI
-
-    import fraczoo.datamodules  # noqa: F401
+@pytest.mark.parametrize("configs", [["config.yaml"], ["config.yaml", "finetune.yaml"]])
+def test_catalogue_configs_instantiate(configs, tmp_path):
+    from fraczoo.cli import make_cli
 
     weights = tmp_path / "w.pt"
     save_weights(fraczoo.create_model("bayesian_alpha_regressor"), weights)
-    cli = LightningCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True,
-                       subclass_mode_data=True, run=False, auto_configure_optimizers=False,
-                       save_config_callback=None,
-                       args=["--config", str(ROOT / "models" / "bayesian_alpha_regressor" / config),
-                             "--trainer.logger=false", "--trainer.callbacks=[]",
-                             "--trainer.enable_checkpointing=false", f"--trainer.default_root_dir={tmp_path}",
-                             *([f"--model.init_args.init_weights={weights}"] if config == "finetune.yaml" else [])])
+    folder = ROOT / "models" / "bayesian_alpha_regressor"
+    cli = make_cli([*(a for name in configs for a in ("--config", str(folder / name))),
+                    "--trainer.logger=false", "--trainer.callbacks=[]",
+                    "--trainer.enable_checkpointing=false", f"--trainer.default_root_dir={tmp_path}",
+                    *([f"--init_weights={weights}"] if "finetune.yaml" in configs else [])],
+                   run=False, save_config_callback=None)
     assert isinstance(cli.model, BayesianAlphaRegressor)
     assert cli.model.hparams.dim == cli.datamodule.hparams.dim
 

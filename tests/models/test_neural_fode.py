@@ -117,10 +117,10 @@ def test_shipped_configs_parse(tmp_path):
     from fraczoo.cli import make_cli
 
     root = Path(__file__).resolve().parents[2] / "models" / "neural_fode"
-    configs = ["config.yaml"]
+    configs = [["config.yaml"]]
     if "neural_fode.oscillator" in fraczoo.list_pretrained():
-        configs.append("finetune.yaml")  # it starts from the pretrained weights
-    for config in configs:
-        cli = make_cli(["--config", str(root / config), "--trainer.logger=false",
+        configs.append(["config.yaml", "finetune.yaml"])  # it starts from the pretrained weights
+    for names in configs:
+        cli = make_cli([*(a for name in names for a in ("--config", str(root / name))), "--trainer.logger=false",
                         f"--trainer.default_root_dir={tmp_path}"], run=False)
         assert isinstance(cli.model, L.LightningModule)

@@ -100,8 +100,9 @@ def test_finetune_starts_from_the_pretrained_backbone_with_a_new_head():
     if "spectral_fractional_cnn.fields" not in fraczoo.list_pretrained():
         pytest.skip("no pretrained weights in the catalogue")
     source = fraczoo.load_pretrained("spectral_fractional_cnn.fields")
+    architecture = {k: source.hparams[k] for k in ("block", "channels", "kernel_size", "alpha_init", "hidden")}
     tuned = fraczoo.create_model("spectral_fractional_cnn", task="classification", num_outputs=10, padding="zero",
-                                 init_weights="spectral_fractional_cnn.fields")
+                                 init_weights="spectral_fractional_cnn.fields", **architecture)
     for (name, a), b in zip(source.backbone.state_dict().items(), tuned.backbone.state_dict().values()):
         assert torch.equal(a, b), name
     assert tuned.head[-1].out_features == 10
@@ -114,8 +115,8 @@ def test_shipped_configs_parse(tmp_path):
     from fraczoo.cli import make_cli
 
     root = Path(__file__).resolve().parents[2] / "models" / "spectral_fractional_cnn"
-    for config in ("config.yaml", "finetune.yaml"):
-        cli = make_cli(["--config", str(root / config), "--trainer.logger=false",
+    for names in (["config.yaml"], ["config.yaml", "finetune.yaml"]):
+        cli = make_cli([*(a for name in names for a in ("--config", str(root / name))), "--trainer.logger=false",
                                f"--trainer.default_root_dir={tmp_path}"], run=False)
         assert isinstance(cli.model, L.LightningModule)
 
@@ -141,7 +142,7 @@ def test_hybrid_block_shapes_orders_and_logging(tmp_path):
 
 def test_hybrid_backbone_moves_from_periodic_fields_to_zero_padded_images(tmp_path):
     """Fine-tuning start: the hybrid backbone's weights do not depend on the padding or the head."""
-    from fraczoo.hub import save_weights
+    from fraczoo.models._weights import save_weights
 
     source = fraczoo.create_model("spectral_fractional_cnn", **HYBRID)
     path = tmp_path / "fields.pt"
@@ -155,7 +156,7 @@ def test_hybrid_backbone_moves_from_periodic_fields_to_zero_padded_images(tmp_pa
 def test_weights_from_before_the_hybrid_block_load_as_the_spectral_block(tmp_path):
     """A weights file whose hyperparameters predate block / kernel_size / warmup_steps builds the original
     architecture (block='spectral' stays the default) and loads strictly."""
-    from fraczoo.hub import _payload_checksum, save_weights
+    from fraczoo.models._weights import _payload_checksum, save_weights
 
     model = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8)
     path = tmp_path / "old.pt"

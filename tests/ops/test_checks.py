@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from fraczoo.ops._checks import check_alpha, check_dim, check_positive, check_tensor
+from fraczoo._checks import check_alpha, check_dim, check_positive, check_tensor
 
 
 def test_check_tensor():

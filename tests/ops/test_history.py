@@ -1,5 +1,6 @@
 """Time-domain operators: closed forms, independent O(N^2) references, convergence orders, autograd."""
 import math
+from decimal import Decimal, localcontext
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from scipy.special import binom, digamma
 from torch.autograd import gradcheck
 
 import fraczoo.ops._toeplitz as toeplitz
-from fraczoo.ops.history import caputo, grunwald_letnikov, l1_weights, rl_integral
+from fraczoo.ops.history import caputo, grunwald_letnikov, l1_weights, rl_integral, trapezoid_weights
 
 F64 = torch.float64
 
@@ -118,6 +119,26 @@ def test_l1_weights_large_index_keeps_relative_precision():
     for j in (10**3, 10**5, 10**6 - 1):
         exact = j ** (1 - a) * math.expm1((1 - a) * math.log1p(1 / j))
         assert abs(float(w[j]) / exact - 1) < 1e-14
+
+
+@pytest.mark.parametrize("a, rtol", [(0.01, 1e-11), (0.3, 3e-13), (1.0, 3e-13), (2.5, 3e-13), (7.0, 3e-13)])
+def test_trapezoid_weights_keep_relative_precision(a, rtol):
+    # w_k = (k+1)^q - 2 k^q + (k-1)^q and e_k = k^q + q k^(q-1) - (k+1)^q (q = a+1) are ~k^2 / (q (q-1))
+    # times smaller than their terms; the direct form is exact only for small k (more so as a -> 0),
+    # the series in 1/k must keep full relative precision up to k ~ 1e5. Reference: 40-digit decimals.
+    n = 10**5
+    w, e = trapezoid_weights(torch.tensor([a], dtype=F64), n, torch.zeros(1, dtype=F64))
+    with localcontext() as ctx:
+        ctx.prec = 40
+        q = Decimal(a) + 1
+        power = {}  # k -> k^q
+        for k in [*range(1, 21), 24, 28, 31, 32, 33, 40, 99, 1000, 12345, n - 1]:
+            for m in (k - 1, k, k + 1):
+                power.setdefault(m, Decimal(m) ** q)
+            exact_w = power[k + 1] - 2 * power[k] + power[k - 1]
+            exact_e = power[k] + q * power[k] / k - power[k + 1]
+            assert abs(float((Decimal(float(w[k])) - exact_w) / exact_w)) < rtol, (k, "w")
+            assert abs(float((Decimal(float(e[k])) - exact_e) / exact_e)) < rtol, (k, "e")
 
 
 def test_l1_weights_alpha_gradient_is_finite_at_one():
@@ -494,7 +515,21 @@ def test_bad_signal_grid_and_dim(op):
 def test_bad_method_and_weight_count():
     with pytest.raises(ValueError, match="method must be one of 'l1', 'l1-2'"):
         caputo(torch.zeros(5), 0.5, 0.1, method="l2")
-    with pytest.raises(ValueError, match="n must be a non-negative int"):
+    with pytest.raises(ValueError, match="n must be an int >= 0, got -1"):
         l1_weights(0.5, -1)
     with pytest.raises(ValueError, match=r"alpha must lie in \(0, 1\]"):
         l1_weights(1.5, 4)
+
+
+def test_gl_weights_are_the_binomial_coefficients_of_one_minus_b_to_the_alpha():
+    from fraczoo.ops.history import gl_weights
+
+    d = torch.tensor([0.3, 1.5], dtype=torch.float64)
+    k = np.arange(6)
+    expected = torch.from_numpy((-1.0) ** k * binom(d.numpy()[:, None], k))
+    torch.testing.assert_close(gl_weights(d, 6), expected, rtol=1e-12, atol=1e-15)
+    assert gl_weights(0.3, 1).tolist() == [1.0] and gl_weights(0.3, 0).shape == (0,)
+    # and they are what grunwald_letnikov applies: (1 - B)^0.3 of an impulse
+    impulse = torch.zeros(6, dtype=torch.float64)
+    impulse[0] = 1.0
+    torch.testing.assert_close(grunwald_letnikov(impulse, 0.3, 1.0), gl_weights(0.3, 6, dtype=torch.float64))

@@ -440,9 +440,9 @@ def test_bad_inputs():
         stochastic_caputo(y, 0.5, 0.0, 4)
     with pytest.raises(TypeError, match="generator must be a torch.Generator"):
         stochastic_caputo(y, 0.5, dt, 4, generator=0)
-    with pytest.raises(TypeError, match="share_draws must be a bool"):
+    with pytest.raises(TypeError, match="share_draws must be True or False, got NoneType None"):
         stochastic_caputo(y, 0.5, dt, 4, share_draws=None)
-    with pytest.raises(TypeError, match="return_variance must be a bool"):
+    with pytest.raises(TypeError, match="return_variance must be True or False, got int 1"):
         stochastic_caputo(y, 0.5, dt, 4, return_variance=1)
     with pytest.raises(ValueError, match="return_variance=True needs at least 2 draws.*num_samples must be >= 2"):
         stochastic_caputo(y, 0.5, dt, 1, return_variance=True)

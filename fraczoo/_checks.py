@@ -1,17 +1,18 @@
-"""Argument validation shared by every operator.
+"""Argument checks for every layer of fraczoo: operators, solvers, layers, models, data, callbacks.
 
-Each check raises ``ValueError``/``TypeError`` whose message names the argument and what is allowed,
-so a user never gets a NaN or a silently wrong answer back from a bad call.
+One convention everywhere: a wrong *type* raises ``TypeError``, a wrong *value* (out of range, NaN/inf,
+wrong shape, not one of the choices) raises ``ValueError``, and the message names the argument and what
+is allowed, so a bad call fails at once instead of returning a NaN or a silently wrong answer. This module
+imports nothing of fraczoo; every other module may use it.
 """
 from __future__ import annotations
 
 import math
 from numbers import Integral, Real
+from typing import Sequence
 
 import torch
 from torch import Tensor
-
-AlphaLike = "float | Tensor"
 
 
 def check_tensor(x, name: str = "x", *, allow_complex: bool = False) -> Tensor:
@@ -64,13 +65,73 @@ def check_alpha(alpha, lo: float, hi: float, *, name: str = "alpha", lo_open: bo
     return alpha
 
 
-def check_int(value, name: str, minimum: int = 1) -> int:
-    """An int (not a bool) >= ``minimum``: TypeError for other types, ValueError below the minimum."""
+def check_int(value, name: str, minimum: int = 1, maximum: int | None = None) -> int:
+    """An int (not a bool) in [minimum, maximum]: TypeError for other types, ValueError outside the range."""
+    allowed = f"an int >= {minimum}" if maximum is None else f"an int in [{minimum}, {maximum}]"
     if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+        raise TypeError(f"{name} must be {allowed}, got {type(value).__name__} {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
     return int(value)
+
+
+def check_int_list(value, name: str, minimum: int = 1) -> list[int]:
+    """A non-empty list or tuple of ints >= ``minimum`` (layer widths, dilations)."""
+    allowed = f"a non-empty list of ints >= {minimum}"
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be {allowed}, got {type(value).__name__} {value!r}")
+    if not value:
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, Integral):
+            raise TypeError(f"{name} must be {allowed}, got {value!r} (holding {type(item).__name__} {item!r})")
+        if item < minimum:
+            raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return [int(v) for v in value]
+
+
+def check_bool(value, name: str) -> bool:
+    """True or False (numpy's bool too); 0/1 and strings are refused, they hide typos in configs."""
+    if not isinstance(value, bool) and type(value).__name__ != "bool_":
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_real(value, name: str, lo: float = -math.inf, hi: float = math.inf, *, lo_open: bool = False,
+               hi_open: bool = True) -> float:
+    """A finite real number in the interval [lo, hi] (ends open as asked; hi = inf means unbounded)."""
+    if math.isinf(lo) and math.isinf(hi):
+        allowed = "a finite real number"
+    else:
+        allowed = f"a finite number in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be {allowed}, got {type(value).__name__} {value!r}")
+    value = float(value)
+    below = value <= lo if lo_open else value < lo
+    above = value >= hi if hi_open else value > hi
+    if not math.isfinite(value) or below or above:
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return value
+
+
+def check_open_interval(value, name: str, low: float, high: float) -> float:
+    """A real number strictly inside (low, high), e.g. the initial value of a sigmoid-constrained order."""
+    value = check_real(value, name)
+    if not low < value < high:
+        raise ValueError(f"{name} must lie in the open interval ({low:g}, {high:g}), got {value:g}")
+    return value
+
+
+def check_pair(value, name: str) -> tuple[float, float]:
+    """``value`` as a (low, high) pair of finite real numbers; the caller checks their range and order."""
+    allowed = "a pair (low, high) of numbers"
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be {allowed}, got {type(value).__name__} {value!r}")
+    if any(isinstance(v, bool) or not isinstance(v, Real) for v in value):
+        raise TypeError(f"{name} must be {allowed}, got {value!r}")
+    if len(value) != 2 or not all(math.isfinite(v) for v in value):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return float(value[0]), float(value[1])
 
 
 def check_positive(value, name: str) -> float:
@@ -99,10 +160,28 @@ def check_dim(x: Tensor, dim: int, name: str = "dim", *, x_name: str = "input") 
     return dim % x.ndim
 
 
-def check_choice(value, name: str, choices) -> str:
-    if value not in choices:
+def check_choice(value, name: str, choices):
+    """One of ``choices`` (compared by value; a bool never matches an int choice)."""
+    if isinstance(value, bool) and not any(isinstance(c, bool) for c in choices) or value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
     return value
+
+
+def check_input(x, name: str, like: Tensor) -> Tensor:
+    """A layer input: a finite real floating tensor of ``like``'s dtype (the layer's parameters).
+
+    Under autocast the dtypes may differ by design, so only the floating check applies there.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.is_complex() or not x.is_floating_point():
+        raise TypeError(f"{name} must be a real floating tensor of the layer's dtype ({like.dtype}), got {x.dtype}")
+    if x.dtype != like.dtype and not torch.is_autocast_enabled(x.device.type):
+        raise TypeError(f"{name} must have the dtype of the layer's parameters ({like.dtype}), got {x.dtype}; "
+                        f"convert the input or the module (e.g. module.to({x.dtype}))")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or inf; all values must be finite")
+    return x
 
 
 def as_alpha_tensor(alpha, like: Tensor) -> Tensor:

@@ -1,0 +1,30 @@
+"""Start a 2-process CPU DDP run of a worker function and collect each rank's JSON result."""
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+import torch.multiprocessing as mp
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_ranks(fn, out: Path, *args, world: int = 2, timeout_s: float = 240) -> list[dict]:
+    """Call ``fn(rank, world, port, str(out), *args)`` in ``world`` spawned processes; each must write
+    ``out/rank<r>.json``. A run that does not finish in ``timeout_s`` (a deadlock) fails the test."""
+    ctx = mp.start_processes(fn, args=(world, free_port(), str(out), *args), nprocs=world, join=False,
+                             start_method="spawn")
+    deadline = time.monotonic() + timeout_s
+    while not ctx.join(timeout=2):
+        if time.monotonic() > deadline:
+            for p in ctx.processes:
+                p.kill()
+            pytest.fail(f"the DDP run did not finish in {timeout_s} s (deadlock?)")
+    return [json.loads((out / f"rank{r}.json").read_text()) for r in range(world)]
