@@ -55,7 +55,7 @@ RECIPES = {
         "models/spectral_fractional_cnn/config.yaml",
         ["--trainer.max_epochs=30", *_QUIET],
         "Hurst exponent of 32x32 fractional Gaussian fields, hybrid block (FractionalFieldDataModule, seed 0, "
-        "4096 new fields per epoch, 30 epochs; ~25 min on 1 CPU thread)",
+        "4096 new fields per epoch, 30 epochs; ~15 min on 1 CPU thread)",
     ),
     # fine-tunes the .fields weights just made (finetune.yaml, read on top of config.yaml: init_weights
     # spectral_fractional_cnn.fields)

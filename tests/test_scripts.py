@@ -106,3 +106,18 @@ def test_compare_memory_seq_smoke_run(tmp_path):
     assert proc.returncode == 0, stderr[-2000:]
     models = {r["model"] for r in json.loads(out.read_text())["rows"]}
     assert {"stochastic_memory_seq", "GRU (h=12)", "LSTM (h=10)"} <= models
+
+
+@pytest.mark.slow
+def test_compare_baselines_fields_smoke_run(tmp_path):
+    out = tmp_path / "fields.json"
+    proc = script("compare_baselines.py", "--task", "fields", "--quick", "--sizes", "16", "--skip-ablation",
+                  "--out", str(out))
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-2000:]
+    summary = {r["model"]: r for r in json.loads(out.read_text())["summary"]}
+    zoo = summary["spectral_fractional_cnn"]["params"]
+    for baseline in ("plain CNN 3x3", "FNO-style"):  # same size: within a few parameters (one head unit)
+        assert abs(summary[baseline]["params"] - zoo) <= 0.01 * zoo, baseline
+    assert summary["exact MLE (Whittle)"]["ratio_to_mle"] == 1.0
+    assert {"posterior median (exact, MAE-optimal)", "variogram fit"} <= set(summary)
