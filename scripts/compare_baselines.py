@@ -3,6 +3,7 @@ same budget (issue 18). One task per call; each writes benchmarks/compare_baseli
 
     python scripts/compare_baselines.py --task fields     # Hurst exponent of 32x32 and 64x64 fields
     python scripts/compare_baselines.py --task digits     # 16x16 handwritten digits, from scratch / fine-tuned
+    python scripts/compare_baselines.py --task shipped    # the shipped .fields / .digits weights, no training
     python scripts/compare_baselines.py --task fields --quick   # smoke run (tiny data, 1 epoch, 1 seed)
 
 fields: spectral_fractional_cnn (the hybrid block of models/spectral_fractional_cnn/config.yaml), a plain
@@ -41,7 +42,7 @@ from fraczoo.datamodules import DigitsDataModule, FractionalFieldDataModule
 from fraczoo.datamodules.hurst_estimators import hurst_mle, hurst_posterior_median, variogram_hurst
 from fraczoo.models.spectral_fractional_cnn import SpectralFractionalCNN
 
-TASKS = ("fields", "digits")
+TASKS = ("fields", "digits", "shipped")
 CATALOGUE = ROOT / "models" / "spectral_fractional_cnn"
 
 
@@ -152,7 +153,7 @@ def summarise(rows: list[dict], keys=("task", "model")) -> list[dict]:
         out.append({**{k: group[0][k] for k in keys}, "params": group[0]["params"],
                     "architecture": group[0].get("architecture", ""), "metric": group[0]["metric"],
                     "mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-                    "seeds": len(values)})
+                    "seeds": len(values), **({"sha256": group[0]["sha256"]} if "sha256" in group[0] else {})})
     return out
 
 
@@ -271,6 +272,31 @@ def run_fields(args) -> dict:
     return {"fields_config": config_args("config.yaml", "data"), "rows": rows, "summary": summary}
 
 
+def run_shipped(args) -> dict:
+    """The shipped weights alone (no training): ``.fields`` on the test fields of every (size, seed) beside
+    the estimators on the same fields (the fields of every seed's test stream are new to the weights,
+    which trained on the separate fresh stream), ``.digits`` on seed 0's test split (the split it was
+    made with; other seeds' test digits overlap its training digits)."""
+    rows = []
+    for size in args.sizes:
+        for seed in args.seeds:
+            data = fields_data(size, seed, args)
+            rows += estimator_rows(size, seed, args)
+            shipped = shipped_row("fields", data, "test MAE", "test_mae", f"Hurst, fields {size}x{size}")
+            rows.append({**shipped, "model": "shipped .fields weights", "seed": seed, "value": shipped["mean"]})
+    summary = summarise(rows)
+    for size in args.sizes:
+        task = f"Hurst, fields {size}x{size}"
+        mle = next(r["mean"] for r in summary if r["task"] == task and r["model"].startswith("exact MLE"))
+        for r in summary:
+            if r["task"] == task:
+                r["ratio_to_mle"] = r["mean"] / mle
+    if "spectral_fractional_cnn.digits" in fraczoo.list_pretrained():
+        data = DigitsDataModule(**{**finetune_args()[1], "seed": 0})
+        summary.append(shipped_row("digits", data, "test acc", "test_acc", "digits 16x16"))
+    return {"rows": rows, "summary": summary}
+
+
 def run_digits(args) -> dict:
     units = [("digits", 16, seed, label) for seed in args.seeds for label in digits_models()]
     summary = summarise(rows := run_units(units, args))
@@ -299,7 +325,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     if args.quick:
         args.seeds = args.seeds[:1]
-    result = run_fields(args) if args.task == "fields" else run_digits(args)
+    result = {"fields": run_fields, "digits": run_digits, "shipped": run_shipped}[args.task](args)
     print_table(f"{args.task}: zoo model vs baselines (test split, mean and sd over seeds {args.seeds})",
                 result["summary"])
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "jobs")}
