@@ -2,8 +2,8 @@
 
 Two backbones, chosen by ``block``:
 
-* ``"spectral"`` (the default, the architecture of the ``.fields`` weights made before the hybrid
-  block existed): each stage is ``SpectralFractionalConv2d`` (per-channel order alpha in (0, 2);
+* ``"spectral"`` (the default, so that weights made before the hybrid block existed still load):
+  each stage is ``SpectralFractionalConv2d`` (per-channel order alpha in (0, 2);
   ``directional=True`` adds per-channel Weyl derivatives along x and y) -> BatchNorm -> GELU -> 2x2
   average pooling, then a global average pool.
 * ``"hybrid"``: ``FractionalHybridEncoder`` (fraczoo/nn/hybrid.py): each stage is a global fractional
@@ -11,7 +11,7 @@ Two backbones, chosen by ``block``:
   y = (-Delta)^(alpha_c/2) W x + K * x) -> BatchNorm -> GELU -> 2x2 average pooling; the features are
   the log band energies of every stage's block output and the global mean of the last stage. The local
   branch sees strokes and edges (images), the fractional branch and the energies the power law of a
-  rough field.
+  rough field. The shipped configs and the ``.fields`` / ``.digits`` weights use this block.
 
 An MLP head gives the output. Tasks: "regression" (e.g. the Hurst exponent of a rough surface, MSE
 loss, MAE metric) or "classification" (cross-entropy, accuracy).
