@@ -251,7 +251,8 @@ def shipped_row(tag: str, data, metric: str, key: str, task: str) -> dict:
 
 def run_fields(args) -> dict:
     units = [("fields", size, seed, label) for size in args.sizes for seed in args.seeds
-             for label in fields_models(args.fno_modes) if not args.skip_ablation or not label.startswith("ablation")]
+             for label in fields_models(args.fno_modes) if not args.skip_ablation or not label.startswith("ablation")
+             if not args.models or any(m in label for m in args.models)]
     rows = run_units(units, args)
     for size in args.sizes:
         for seed in args.seeds:
@@ -317,6 +318,8 @@ def main(argv=None) -> None:
     parser.add_argument("--fields-train-size", type=int, help="fields: new training fields per epoch "
                         "(default: config.yaml's)")
     parser.add_argument("--skip-ablation", action="store_true", help="fields: leave out the ablation runs")
+    parser.add_argument("--models", nargs="+", help="fields: train only the models whose label contains one "
+                        "of these strings (e.g. ablation)")
     parser.add_argument("--test-size", type=int, default=1024, help="fields: test fields per seed")
     parser.add_argument("--fno-modes", type=int, default=4, help="fields: Fourier modes per axis of the FNO")
     parser.add_argument("--jobs", type=int, default=1, help="training runs in parallel (processes, 1 thread each)")
