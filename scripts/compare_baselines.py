@@ -249,6 +249,16 @@ def shipped_row(tag: str, data, metric: str, key: str, task: str) -> dict:
             "metric": metric, "mean": res[key], "sd": 0.0, "seeds": 1, "sha256": sha256}
 
 
+def add_mle_ratios(summary: list[dict], sizes) -> None:
+    """Each fields row's mean MAE over the exact MLE's on the same fields (``ratio_to_mle``)."""
+    for size in sizes:
+        task = f"Hurst, fields {size}x{size}"
+        mle = next(r["mean"] for r in summary if r["task"] == task and r["model"].startswith("exact MLE"))
+        for r in summary:
+            if r["task"] == task:
+                r["ratio_to_mle"] = r["mean"] / mle
+
+
 def run_fields(args) -> dict:
     units = [("fields", size, seed, label) for size in args.sizes for seed in args.seeds
              for label in fields_models(args.fno_modes) if not args.skip_ablation or not label.startswith("ablation")
@@ -258,12 +268,7 @@ def run_fields(args) -> dict:
         for seed in args.seeds:
             rows += estimator_rows(size, seed, args)
     summary = summarise(rows)
-    for size in args.sizes:
-        task = f"Hurst, fields {size}x{size}"
-        mle = next(r["mean"] for r in summary if r["task"] == task and r["model"].startswith("exact MLE"))
-        for r in summary:
-            if r["task"] == task:
-                r["ratio_to_mle"] = r["mean"] / mle
+    add_mle_ratios(summary, args.sizes)
     if 32 in args.sizes and 0 in args.seeds and not args.quick:
         shipped = shipped_row("fields", fields_data(32, 0, args), "test MAE", "test_mae", "Hurst, fields 32x32")
         # the shipped weights see seed 0's test fields only: their yardstick is the MLE on those fields
@@ -286,12 +291,7 @@ def run_shipped(args) -> dict:
             shipped = shipped_row("fields", data, "test MAE", "test_mae", f"Hurst, fields {size}x{size}")
             rows.append({**shipped, "model": "shipped .fields weights", "seed": seed, "value": shipped["mean"]})
     summary = summarise(rows)
-    for size in args.sizes:
-        task = f"Hurst, fields {size}x{size}"
-        mle = next(r["mean"] for r in summary if r["task"] == task and r["model"].startswith("exact MLE"))
-        for r in summary:
-            if r["task"] == task:
-                r["ratio_to_mle"] = r["mean"] / mle
+    add_mle_ratios(summary, args.sizes)
     if "spectral_fractional_cnn.digits" in fraczoo.list_pretrained():
         data = DigitsDataModule(**{**finetune_args()[1], "seed": 0})
         summary.append(shipped_row("digits", data, "test acc", "test_acc", "digits 16x16"))
