@@ -184,3 +184,18 @@ def test_compare_memory_seq_real_series_smoke_run(tmp_path):
     assert {r["task"] for r in rows} == {"(c) Nile annual flow 1871-1970 (statsmodels nile)"}
     zoo = next(r for r in rows if r["model"] == "stochastic_memory_seq, trained on (a)")
     assert 0 <= zoo["dm_vs_arfima"]["p"] <= 1 and zoo["dm_vs_best_network"]["baseline"]
+
+
+@pytest.mark.slow
+def test_compare_baselines_fields_smoke_run(tmp_path):
+    out = tmp_path / "fields.json"
+    proc = script("compare_baselines.py", "--task", "fields", "--quick", "--sizes", "16", "--skip-ablation",
+                  "--out", str(out))
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-2000:]
+    summary = {r["model"]: r for r in json.loads(out.read_text())["summary"]}
+    zoo = summary["spectral_fractional_cnn"]["params"]
+    for baseline in ("plain CNN 3x3", "FNO-style"):  # same size: within a few parameters (one head unit)
+        assert abs(summary[baseline]["params"] - zoo) <= 0.01 * zoo, baseline
+    assert summary["exact MLE (Whittle)"]["ratio_to_mle"] == 1.0
+    assert {"posterior median (exact, MAE-optimal)", "variogram fit"} <= set(summary)
