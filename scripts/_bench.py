@@ -3,6 +3,7 @@ clean Ctrl-C)."""
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import sys
@@ -34,7 +35,9 @@ def timeit(fn, *, repeat: int = 5, warmup: int = 1, device: str = "cpu") -> floa
 def machine() -> dict:
     return {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "cpu": platform.processor() or platform.machine(),
-            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+            # the machine is shared: compare times within one run (same load), not across runs
+            "load_average_1_5_15_min": list(os.getloadavg()), "cpu_count": os.cpu_count()}
 
 
 def print_table(title: str, rows: list[dict]) -> None:

@@ -1,17 +1,24 @@
 """Evaluate a bayesian_alpha_regressor on fresh AnDi 2020 data against a time-averaged MSD fit.
 
     python scripts/eval_alpha_regressor.py --weights bayesian_alpha_regressor.andi1d --dim 1 --n 20000 --seed 12345
+    python scripts/eval_alpha_regressor.py --weights bayesian_alpha_regressor.andi1d --official --n 20000 --seed 10
 
-Data: ``n`` trajectories from ``fraczoo.datamodules.andi.simulate`` with all five models (equally
-likely, alpha uniform in each model's challenge range), the challenge's noise and lengths uniform in
-10..1000, from ``seed`` (use one the training never saw; the pretrained recipes draw from the
-datamodule's seed 0 and seed 1 streams).
+Data: ``n`` trajectories from ``fraczoo.datamodules.andi.simulate`` with all five models (``--balance
+model``: equally likely, alpha uniform in each model's challenge range, lengths uniform in 10..1000;
+``--balance challenge``: the organisers' task-1 mix, lengths 10..999) and the challenge's noise, from
+``seed`` (use one the training never saw). ``--official``: instead the organisers' own task-1 set of (dim, n, seed),
+``data/andi_official/task1_<dim>d_n<n>_seed<seed>.npz`` (made by ``scripts/andi_official.sh task1 --dim
+<dim> --n <n> --seed <seed>``; lengths 10..999), or the file given by ``--data``. The pretrained recipes
+validate on the official seed-1 sets: evaluate on another seed.
 Prints the MAE of the predicted mean overall, by length bin and by model, the coverage of the central
-90% interval, the Gaussian NLL, and the same MAE table for the baseline: alpha = slope of a
+90% interval, the Gaussian NLL, the KS statistic of the PIT values, the ENCE (expected normalised
+calibration error, Levi et al. 2022: trajectories sorted by predicted std into ``ENCE_BINS`` = 20 bins
+of equal count, mean over bins of |RMV - RMSE| / RMV, RMV the root mean predicted variance and RMSE the
+root mean squared error of the bin), and the same MAE table for the baseline: alpha = slope of a
 least-squares fit of log TAMSD(lag) against log lag, lags 1..max(4, T // 10) (log-spaced, at most 16),
 clipped to [0, 2]. ``--symmetrize`` adds the same numbers for ``predict_alpha(symmetrize=True)`` (the
 mixture over the trajectory's mirror images and axis rotations) on the same trajectories. Writes the
-numbers to ``benchmarks/eval_alpha_regressor_<dim>d.json``.
+numbers to ``benchmarks/eval_alpha_regressor_<dim>d[_official].json``.
 """
 from __future__ import annotations
 
@@ -25,7 +32,20 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-LENGTH_BINS = ((10, 49), (50, 99), (100, 199), (200, 499), (500, 999))
+LENGTH_BINS = ((10, 49), (50, 99), (100, 199), (200, 499), (500, 1000))
+ENCE_BINS = 20
+
+
+def ence(mean: np.ndarray, std: np.ndarray, true: np.ndarray, bins: int = ENCE_BINS) -> float:
+    """Expected normalised calibration error (Levi, Gispan, Giladi & Fetaya, Sensors 22, 5540 (2022)):
+    sort by predicted std, ``bins`` bins of equal count, mean over bins of |RMV - RMSE| / RMV."""
+    order = np.argsort(std, kind="stable")
+    terms = []
+    for idx in np.array_split(order, bins):
+        rmv = np.sqrt(np.mean(std[idx] ** 2))
+        rmse = np.sqrt(np.mean((mean[idx] - true[idx]) ** 2))
+        terms.append(abs(rmv - rmse) / rmv)
+    return float(np.mean(terms))
 
 
 def tamsd_alpha(positions: np.ndarray, lengths: np.ndarray, n_lags: int = 16) -> np.ndarray:
@@ -83,12 +103,19 @@ def main(argv=None) -> dict:
     parser.add_argument("--n", type=int, default=20000, help="number of test trajectories")
     parser.add_argument("--seed", type=int, default=12345)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--balance", choices=("model", "challenge"), default="model",
+                        help="simulated data: models equally likely, or the organisers' task-1 mix")
+    parser.add_argument("--official", action="store_true",
+                        help="the organisers' task-1 set of (dim, n, seed) instead of simulated data")
+    parser.add_argument("--data", default=None, help="with --official: this file instead of the default path")
     parser.add_argument("--symmetrize", action="store_true",
                         help="also score predict_alpha(symmetrize=True) on the same trajectories")
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/eval_alpha_regressor_<dim>d.json)")
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error(f"--n must be >= 1, got {args.n}")
+    if args.data and not args.official:
+        parser.error("--data goes with --official")
     torch.set_num_threads(args.threads)
 
     from fraczoo.datamodules.andi import MODEL_NAMES, simulate
@@ -100,8 +127,23 @@ def main(argv=None) -> dict:
         parser.error(f"--dim {dim} does not match the model's dim {model.hparams.dim}")
 
     start = time.time()
-    data = simulate(args.n, dim=dim, length=(10, 1000), noise=True, balance="model", seed=args.seed,
-                    dtype=np.float32, progress=True)
+    if args.official:
+        from fraczoo.datamodules.andi_official import load_official
+
+        path = Path(args.data) if args.data else ROOT / "data" / "andi_official" / f"task1_{dim}d_n{args.n}_seed{args.seed}.npz"
+        try:
+            data = load_official(path)
+        except FileNotFoundError:
+            sys.exit(f"{path} not found; make it with scripts/andi_official.sh task1 --dim {dim} --n {args.n} "
+                     f"--seed {args.seed}")
+        if len(data) != args.n or data.positions.shape[-1] != dim:
+            sys.exit(f"{path} holds {len(data)} {data.positions.shape[-1]}-D trajectories, not {args.n} {dim}-D")
+        source = f"official: andi_datasets challenge_theory_dataset task 1 ({path.name}), lengths 10..999"
+    else:
+        longest = 999 if args.balance == "challenge" else 1000  # the organisers' task 1: 10..999
+        data = simulate(args.n, dim=dim, length=(10, longest), noise=True, balance=args.balance, seed=args.seed,
+                        dtype=np.float32, progress=True)
+        source = f"andi.simulate: attm/ctrw/fbm/lw/sbm, balance={args.balance}, challenge noise, lengths 10..{longest}"
     sim_seconds = time.time() - start
     start = time.time()
     mean, std = model.predict_alpha(torch.from_numpy(data.positions), torch.from_numpy(data.lengths))
@@ -119,12 +161,13 @@ def main(argv=None) -> dict:
     result = {
         "command": "python scripts/eval_alpha_regressor.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "weights": args.weights, "dim": dim, "n": args.n, "seed": args.seed,
-        "data": "andi.simulate: attm/ctrw/fbm/lw/sbm balanced by model, challenge noise, lengths 10..1000",
+        "data": source,
         "model_mae": table(np.abs(mean - data.alpha), data.lengths, data.model, MODEL_NAMES),
         "baseline_tamsd_mae": table(np.abs(baseline - data.alpha), data.lengths, data.model, MODEL_NAMES),
         "coverage90": calib["coverage90"], "nll": calib["nll"], "pit_ks": calib["pit_ks"],
+        "ence": ence(mean, std, data.alpha), "ence_bins": f"{ENCE_BINS} equal-count bins of predicted std",
         "mean_std": float(std.mean()),
-        "seconds": {"simulate": round(sim_seconds, 1), "predict": round(predict_seconds, 1)},
+        "seconds": {"data": round(sim_seconds, 1), "predict": round(predict_seconds, 1)},
     }
     result["mae_ratio_model_over_baseline"] = result["model_mae"]["overall"] / result["baseline_tamsd_mae"]["overall"]
     if args.symmetrize:
@@ -133,11 +176,11 @@ def main(argv=None) -> dict:
         result["symmetrized"] = {
             "model_mae": table(np.abs(sym_mean - data.alpha), data.lengths, data.model, MODEL_NAMES),
             "coverage90": sym_calib["coverage90"], "nll": sym_calib["nll"], "pit_ks": sym_calib["pit_ks"],
-            "mean_std": float(sym_std.mean()), "predict_seconds": round(sym_seconds, 1),
+            "ence": ence(sym_mean, sym_std, data.alpha), "mean_std": float(sym_std.mean()), "predict_seconds": round(sym_seconds, 1),
         }
 
     m, b = result["model_mae"], result["baseline_tamsd_mae"]
-    print(f"{args.weights}: {dim}D, n={args.n}, seed={args.seed}")
+    print(f"{args.weights}: {dim}D, n={args.n}, seed={args.seed}, {source}")
     sym = result["symmetrized"]["model_mae"] if args.symmetrize else None
     print(f"{'':14s} {'model MAE':>10s} {'TAMSD MAE':>10s}" + (f" {'symmetrized':>12s}" if sym else ""))
 
@@ -152,13 +195,14 @@ def main(argv=None) -> dict:
     for key in m["by_model"]:
         line(key, "by_model", key)
     print(f"90% interval coverage {result['coverage90']:.4f}, NLL {result['nll']:.4f}, PIT KS {result['pit_ks']:.4f}, "
-          f"MAE ratio model/baseline {result['mae_ratio_model_over_baseline']:.3f}")
+          f"ENCE {result['ence']:.4f}, MAE ratio model/baseline {result['mae_ratio_model_over_baseline']:.3f}")
     if sym:
         s = result["symmetrized"]
         print(f"symmetrized: 90% interval coverage {s['coverage90']:.4f}, NLL {s['nll']:.4f}, "
-              f"PIT KS {s['pit_ks']:.4f}")
+              f"PIT KS {s['pit_ks']:.4f}, ENCE {s['ence']:.4f}")
 
-    out = Path(args.out) if args.out else ROOT / "benchmarks" / f"eval_alpha_regressor_{dim}d.json"
+    suffix = "_official" if args.official else ("" if args.balance == "model" else f"_{args.balance}")
+    out = Path(args.out) if args.out else ROOT / "benchmarks" / f"eval_alpha_regressor_{dim}d{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")

@@ -11,7 +11,9 @@ records its sha256 in ``models/<name>/pretrained.yaml`` and the validation metri
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,39 +24,60 @@ ROOT = Path(__file__).resolve().parent.parent
 STAGES = ROOT / "runs" / "make_pretrained"  # intermediate weights of multi-stage recipes
 
 _QUIET = ["--trainer.logger=false", "--trainer.callbacks=[]", "--trainer.enable_checkpointing=false"]
-# The AnDi regressor's validation MAE still falls after one 12-epoch cosine cycle; a second cycle from
-# its weights, at half the peak lr and on fresh trajectories (data seed 1), goes on lowering it, and for
-# 1D a short third one at a low lr (data seed 2) a little more (warm restarts: Loshchilov & Hutter,
-# "SGDR", ICLR 2017).
-_ANDI_STAGE1 = ["--trainer.max_epochs=12", *_QUIET]
-_ANDI_STAGE2 = ["--trainer.max_epochs=12", "--model.init_args.lr=0.0015", "--data.init_args.seed=1", *_QUIET]
-_ANDI_STAGE3 = ["--trainer.max_epochs=6", "--model.init_args.lr=0.0002", "--data.init_args.seed=2", *_QUIET]
-_ANDI_2D = ["--model.init_args.dim=2", "--data.init_args.dim=2"]
+
+
+def _andi_start(dim: int, sha256: str) -> dict:
+    """The AnDi regressor weights shipped before the simulator matched the organisers' generator, made
+    from scratch on fraczoo's model-balanced simulator with the recipe of commit 31817b4: stage 1 12
+    epochs at peak lr 3e-3 (data seed 0), stage 2 12 epochs at 1.5e-3 (seed 1), for 1D stage 3 6 epochs
+    at 2e-4 (seed 2), each a warm restart from the one before (Loshchilov & Hutter, "SGDR", ICLR 2017)."""
+    return {"git": f"31817b4:models/bayesian_alpha_regressor/andi{dim}d.pt", "sha256": sha256}
+
+
+def _andi_official(dim: int, epochs: int, lr: float, seed: int) -> list[str]:
+    """Fine-tuning on the organisers' task-1 mix (``balance=challenge``: alpha <= 1 only attm/ctrw, on
+    the 0.05 grid; lengths 10..999) from the corrected simulator (data seed ``seed``), validated on a set
+    made by the organisers' own generator (``scripts/andi_official.sh task1 --dim <dim> --n 20000 --seed 1``)."""
+    return [f"--trainer.max_epochs={epochs}", f"--trainer.check_val_every_n_epoch={max(1, epochs // 2)}",
+            f"--model.init_args.lr={lr}", f"--model.init_args.dim={dim}", f"--data.init_args.dim={dim}",
+            "--data.init_args.balance=challenge", "--data.init_args.max_length=999", f"--data.init_args.seed={seed}",
+            f"--data.init_args.val_file=data/andi_official/task1_{dim}d_n20000_seed1.npz",
+            f"--trainer.default_root_dir=runs/bayesian_alpha_regressor.andi{dim}d", *_QUIET]
+
 
 # name.tag -> (config, CLI overrides, one-line description). CPU budget: minutes per recipe on 2 cores.
 # The overrides may be a list of stages (lists of overrides): each stage after the first starts from
-# the full weights of the stage before it, and those intermediate weights are kept under runs/ so an
-# interrupted recipe goes on from its last finished stage.
+# the full weights of the stage before it, and every stage's weights are kept under runs/ so an
+# interrupted or extended recipe goes on from its last finished stage. The first stage may instead be
+# {"git": "<commit>:<path>", "sha256": ...}: start from those full weights as committed in git.
 RECIPES = {
     "bayesian_alpha_regressor.andi1d": (
         "models/bayesian_alpha_regressor/config.yaml",
-        [_ANDI_STAGE1 + ["--trainer.default_root_dir=runs/bayesian_alpha_regressor.andi1d"],
-         _ANDI_STAGE2 + ["--trainer.default_root_dir=runs/bayesian_alpha_regressor.andi1d"],
-         _ANDI_STAGE3 + ["--trainer.default_root_dir=runs/bayesian_alpha_regressor.andi1d"]],
-        "alpha (Gaussian mean, std) of 1D AnDi 2020 trajectories: 5 models, challenge noise, lengths 10..1000, "
-        "983,040 fresh trajectories (12 + 12 + 6 epochs with warm restarts; ~2 h on 1 free CPU thread)",
+        [_andi_start(1, "c3f1efa48e0e7916c1bee59ae97c250fdd8212480fa47ddf068a764b40abc6ad"),
+         _andi_official(1, 4, 0.001, 3)],
+        "alpha (Gaussian mean, std) of 1D AnDi 2020 trajectories: 5 models, challenge noise, lengths 10..999; "
+        "the former 12 + 12 + 6-epoch weights fine-tuned for 4 epochs on the organisers' task-1 mix",
     ),
     "bayesian_alpha_regressor.andi2d": (
         "models/bayesian_alpha_regressor/config.yaml",
-        [_ANDI_STAGE1 + _ANDI_2D + ["--trainer.default_root_dir=runs/bayesian_alpha_regressor.andi2d"],
-         _ANDI_STAGE2 + _ANDI_2D + ["--trainer.default_root_dir=runs/bayesian_alpha_regressor.andi2d"]],
-        "alpha (Gaussian mean, std) of 2D AnDi 2020 trajectories: 5 models, challenge noise, lengths 10..1000, "
-        "786,432 fresh trajectories (12 + 12 epochs with a warm restart; ~90 min on 1 free CPU thread)",
+        [_andi_start(2, "6967e0b6903c70473cd00f1c691e4394b75e919c33437689762e6df47b577074"),
+         _andi_official(2, 4, 0.001, 3), _andi_official(2, 1, 0.0002, 4)],
+        "alpha (Gaussian mean, std) of 2D AnDi 2020 trajectories: 5 models, challenge noise, lengths 10..999; "
+        "the former 12 + 12-epoch weights fine-tuned for 4 + 1 epochs on the organisers' task-1 mix",
     ),
     "spectral_fractional_cnn.fields": (
         "models/spectral_fractional_cnn/config.yaml",
-        ["--trainer.max_epochs=15", "--data.init_args.train_size=4096", "--trainer.logger=false", "--trainer.callbacks=[]", "--trainer.enable_checkpointing=false"],
-        "Hurst exponent regression on 32x32 fractional Gaussian fields (FractionalFieldDataModule, seed 0)",
+        ["--trainer.max_epochs=30", *_QUIET],
+        "Hurst exponent of 32x32 fractional Gaussian fields, hybrid block (FractionalFieldDataModule, seed 0, "
+        "4096 new fields per epoch, 30 epochs; ~15 min on 1 CPU thread)",
+    ),
+    # fine-tunes the .fields weights just made (finetune.yaml, read on top of config.yaml: init_weights
+    # spectral_fractional_cnn.fields)
+    "spectral_fractional_cnn.digits": (
+        ["models/spectral_fractional_cnn/config.yaml", "models/spectral_fractional_cnn/finetune.yaml"],
+        _QUIET,
+        "10-class 8x8 digits (scikit-learn's UCI set, resized to 16x16, seed 0 split), fine-tuned from .fields "
+        "for 30 epochs (~3 min on 1 CPU thread)",
     ),
     "stochastic_memory_seq.arfima": (
         "models/stochastic_memory_seq/config.yaml",
@@ -76,14 +99,29 @@ RECIPES = {
 }
 
 
-def _fit(config: str, overrides: list[str], init: dict | None):
+def _fit(config: str | list[str], overrides: list[str], init: dict | None):
     from fraczoo.cli import make_cli
 
-    cli = make_cli(["--config", str(ROOT / config), *overrides], run=False, save_config_callback=None)
+    configs = [config] if isinstance(config, str) else config  # a list: each file on top of the one before
+    cli = make_cli([*(a for c in configs for a in ("--config", str(ROOT / c))), *overrides], run=False,
+                   save_config_callback=None)
     if init is not None:
         cli.model.load_state_dict(init)
     cli.trainer.fit(cli.model, cli.datamodule)
     return cli
+
+
+def _weights_from_git(start: dict) -> dict:
+    """Full state dict of a weights file as committed in git: ``{"git": "<commit>:<path>", "sha256": ...}``."""
+    from fraczoo.models._weights import read_weights
+
+    blob = subprocess.run(["git", "-C", str(ROOT), "show", start["git"]], check=True, capture_output=True).stdout
+    if hashlib.sha256(blob).hexdigest() != start["sha256"]:
+        sys.exit(f"git show {start['git']} does not have sha256 {start['sha256']}")
+    path = STAGES / f"git-{hashlib.sha256(start['git'].encode()).hexdigest()[:16]}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(blob)
+    return read_weights(path, sha256=start["sha256"])["state_dict"]
 
 
 def make(key: str) -> dict:
@@ -91,22 +129,27 @@ def make(key: str) -> dict:
     from fraczoo.models._weights import read_weights, save_weights
 
     config, overrides, description = RECIPES[key]
-    stages = overrides if overrides and isinstance(overrides[0], list) else [overrides]
+    stages = overrides if overrides and isinstance(overrides[0], (list, dict)) else [overrides]
     name, tag = key.split(".")
     start = time.time()
-    state = None
-    for i, stage in enumerate(stages[:-1], 1):
+    state, first = None, 0
+    # go on from the latest finished stage (every stage's weights are cached with the recipe up to it);
+    # the last stage always runs
+    for i in range(len(stages) - 1, 0, -1):
         cache = STAGES / f"{key}.stage{i}.pt"
-        recipe = {"config": config, "stages": stages[:i]}
         cached = read_weights(cache) if cache.is_file() else {}
-        if cached.get("recipe") == recipe:
+        if cached.get("recipe") == {"config": config, "stages": stages[:i]}:
             print(f"{key}: stage {i}/{len(stages)} taken from {cache}")
-            state = cached["state_dict"]
+            state, first = cached["state_dict"], i
+            break
+    for i, stage in enumerate(stages[first:], first + 1):
+        if isinstance(stage, dict):  # full weights to start from (first stage only)
+            state = _weights_from_git(stage)
             continue
         cli = _fit(config, stage, state)
-        save_weights(cli.model, cache, tag=f"{tag}.stage{i}", recipe=recipe)
         state = cli.model.state_dict()
-    cli = _fit(config, stages[-1], state)
+        save_weights(cli.model, STAGES / f"{key}.stage{i}.pt", tag=f"{tag}.stage{i}",
+                     recipe={"config": config, "stages": stages[:i]})
     metrics = {k: float(v) for k, v in cli.trainer.validate(cli.model, cli.datamodule, verbose=False)[0].items()}
     folder = catalogue_dir() / name
     sha = save_weights(cli.model, folder / f"{tag}.pt", tag=tag)

@@ -49,6 +49,30 @@ def test_ctrl_c_stops_a_benchmark_cleanly(tmp_path):
     assert not out.exists()
 
 
+def test_make_pretrained_starts_from_weights_committed_in_git(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import make_pretrained
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    import fraczoo
+    from fraczoo.models._weights import save_weights
+
+    model = fraczoo.create_model("bayesian_alpha_regressor", width=4, dilations=[1], hidden=8)
+    sha = save_weights(model, tmp_path / "w.pt", tag="start")
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for args in (["init", "-q"], ["add", "w.pt"], ["commit", "-q", "-m", "w"]):
+        subprocess.run(git + args, check=True)
+    (tmp_path / "w.pt").unlink()  # only the committed blob is left
+    monkeypatch.setattr(make_pretrained, "ROOT", tmp_path)
+    monkeypatch.setattr(make_pretrained, "STAGES", tmp_path / "stages")
+    state = make_pretrained._weights_from_git({"git": "HEAD:w.pt", "sha256": sha})
+    assert state.keys() == model.state_dict().keys()
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(SystemExit, match="does not have sha256"):
+        make_pretrained._weights_from_git({"git": "HEAD:w.pt", "sha256": "0" * 64})
+
+
 def test_make_pretrained_stages_continue_from_the_stage_before(tmp_path, monkeypatch, capsys):
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
@@ -81,6 +105,12 @@ def test_make_pretrained_stages_continue_from_the_stage_before(tmp_path, monkeyp
     second = make_pretrained.make("bayesian_alpha_regressor.tiny")
     assert "stage 1/2 taken from" in capsys.readouterr().out
     assert second["sha256"] == first["sha256"]
+
+    # a recipe extended by a stage goes on from the former last stage's weights
+    stages.append(tiny + ["--model.init_args.lr=0.0001", "--data.init_args.seed=2"])
+    make_pretrained.make("bayesian_alpha_regressor.tiny")
+    assert "stage 2/3 taken from" in capsys.readouterr().out
+    stages.pop()
 
     # a changed stage 1 is not answered from the cache
     stages[0] = tiny + ["--model.init_args.weight_decay=0.001"]
@@ -154,3 +184,18 @@ def test_compare_memory_seq_real_series_smoke_run(tmp_path):
     assert {r["task"] for r in rows} == {"(c) Nile annual flow 1871-1970 (statsmodels nile)"}
     zoo = next(r for r in rows if r["model"] == "stochastic_memory_seq, trained on (a)")
     assert 0 <= zoo["dm_vs_arfima"]["p"] <= 1 and zoo["dm_vs_best_network"]["baseline"]
+
+
+@pytest.mark.slow
+def test_compare_baselines_fields_smoke_run(tmp_path):
+    out = tmp_path / "fields.json"
+    proc = script("compare_baselines.py", "--task", "fields", "--quick", "--sizes", "16", "--skip-ablation",
+                  "--out", str(out))
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-2000:]
+    summary = {r["model"]: r for r in json.loads(out.read_text())["summary"]}
+    zoo = summary["spectral_fractional_cnn"]["params"]
+    for baseline in ("plain CNN 3x3", "FNO-style"):  # same size: within a few parameters (one head unit)
+        assert abs(summary[baseline]["params"] - zoo) <= 0.01 * zoo, baseline
+    assert summary["exact MLE (Whittle)"]["ratio_to_mle"] == 1.0
+    assert {"posterior median (exact, MAE-optimal)", "variogram fit"} <= set(summary)

@@ -44,6 +44,18 @@ the full-batch gradient; the statistics then describe the micro-batch training t
 Overhead: a monitored step costs one extra forward/backward over the batch (in K pieces) and one extra
 all-reduce of the gradient size; at the default ``every_n_steps=50`` that is about 2-4% of training
 time (``scripts/bench_callbacks.py`` measures it).
+
+``mode="ddp_hook"`` (DDP only, at least 2 processes): no extra pass. Under DDP every rank's own gradient
+already is a small-batch gradient and the all-reduced one the big-batch gradient, so a DDP communication
+hook (``_ddp_hook.py``, registered on the strategy's ``DistributedDataParallel`` module at fit start)
+records |g_rank|^2 before and |g_avg|^2 after DDP's own all-reduce, and one all-reduce of (#parameters + 1)
+numbers per step collects the per-rank norms. The small batch is then a rank's whole batch for the step
+(b, times ``accumulate_grad_batches``; the harmonic mean over ranks if they differ), the big batch all
+ranks' (B = world size x b), K = world size; the same statistics and keys as above, every step by default
+(``every_n_steps=1``) at about zero extra cost. The gradients are those DDP averages: after any loss
+scaling by ``accumulate_grad_batches``, before clipping; with fp16 AMP the norms are divided by the
+grad scaler's scale^2. It cannot be combined with another communication hook (PowerSGD, fp16
+compression) and is not available on single-device or sharded strategies.
 """
 from __future__ import annotations
 
@@ -58,10 +70,12 @@ from lightning.pytorch.callbacks import Callback
 from lightning_utilities.core.apply_func import apply_to_collection
 from torch import Tensor
 
-from fraczoo._checks import check_int
+from fraczoo._checks import check_choice, check_int
 from fraczoo.callbacks._common import ORDER_TYPES, log_to_loggers
+from fraczoo.callbacks._ddp_hook import GradientNormHook
 
 GROUP_MODES = ("modules", "optimizer", "none")
+MODES = ("micro_batch", "ddp_hook")
 
 
 def noise_estimates(small_sq: float, big_sq: float, b_small: float, b_big: float) -> tuple[float, float]:
@@ -92,6 +106,12 @@ def split_batch(batch, num_micro_batches: int | None) -> list[tuple[object, int]
         out.append((apply_to_collection(batch, Tensor, take), n))
         start += n
     return out
+
+
+def _grad_scale(trainer) -> float:
+    """The loss scale of fp16 AMP (gradients are scaled by it until the optimizer step), else 1."""
+    scaler = getattr(trainer.precision_plugin, "scaler", None)
+    return float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
 
 
 def _loss_of(output) -> Tensor | None:
@@ -127,9 +147,12 @@ class GradientVarianceMonitor(Callback):
     """Log gradient noise statistics and the gradient noise scale every ``every_n_steps`` steps.
 
     Args:
-        every_n_steps: measure on optimizer steps 0, N, 2N, ...
+        every_n_steps: measure on optimizer steps 0, N, 2N, ... (default 50; 1 with ``mode="ddp_hook"``).
         num_micro_batches: micro-batches per rank and measured batch (``None``: per-sample gradients).
-            Across all ranks there must be at least 2.
+            Across all ranks there must be at least 2. Not used by ``mode="ddp_hook"``.
+        mode: ``"micro_batch"`` (an extra forward/backward in micro-batches; any strategy) or
+            ``"ddp_hook"`` (per-rank vs all-reduced gradients from a DDP communication hook; DDP with
+            at least 2 processes, see the module docstring).
         groups: ``"modules"`` (top-level child modules of the LightningModule, plus ``alpha`` for all
             fractional-order parameters, found by type), ``"optimizer"`` (optimizer parameter groups,
             named by their ``"name"`` entry or ``opt<i>_group<j>``), ``"none"`` (``all`` only), or a dict
@@ -137,8 +160,11 @@ class GradientVarianceMonitor(Callback):
         ema_decay: decay of the EMAs behind ``noise_scale`` and ``snr``.
     """
 
-    def __init__(self, every_n_steps: int = 50, num_micro_batches: int | None = 4,
-                 groups: str | dict[str, str] = "modules", ema_decay: float = 0.9):
+    def __init__(self, every_n_steps: int | None = None, num_micro_batches: int | None = 4,
+                 groups: str | dict[str, str] = "modules", ema_decay: float = 0.9, mode: str = "micro_batch"):
+        check_choice(mode, "mode", MODES)
+        if every_n_steps is None:
+            every_n_steps = 50 if mode == "micro_batch" else 1
         check_int(every_n_steps, "every_n_steps")
         if num_micro_batches is not None:
             check_int(num_micro_batches, "num_micro_batches (None: per-sample)")
@@ -155,7 +181,12 @@ class GradientVarianceMonitor(Callback):
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must lie in [0, 1), got {ema_decay!r}")
         self.every_n_steps, self.num_micro_batches = every_n_steps, num_micro_batches
-        self.groups, self.ema_decay = groups, float(ema_decay)
+        self.groups, self.ema_decay, self.mode = groups, float(ema_decay), mode
+        self._hook: GradientNormHook | None = None
+        self._hook_params: tuple[list[str], list[Tensor]] = ([], [])
+        self._hook_groups: list[list[str]] | None = None
+        self._pending = None  # ddp_hook: (all-reduce work, its tensor, |g_avg|^2, trainer, module, step)
+        self._rank_samples = 0  # samples this rank has seen in the current optimizer step (ddp_hook)
         self.ema: dict[str, dict[str, float]] = {}   # group -> {"trace", "signal", "count"}
         self.last_metrics: dict[str, float] = {}
         self._last_step = -1
@@ -163,6 +194,8 @@ class GradientVarianceMonitor(Callback):
 
     @property
     def state_key(self) -> str:
+        if self.mode == "ddp_hook":
+            return self._generate_state_key(every_n_steps=self.every_n_steps, mode=self.mode)
         return self._generate_state_key(every_n_steps=self.every_n_steps, num_micro_batches=self.num_micro_batches)
 
     def _warn_once(self, key: str, message: str) -> None:
@@ -196,15 +229,85 @@ class GradientVarianceMonitor(Callback):
         return member
 
     # --- measurement --------------------------------------------------------------------------------
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if self.mode != "ddp_hook":
+            return
+        from torch.nn.parallel import DistributedDataParallel
+
+        ddp = trainer.strategy.model
+        if not isinstance(ddp, DistributedDataParallel):
+            raise ValueError("GradientVarianceMonitor(mode='ddp_hook') needs a DDP strategy (strategy='ddp', "
+                             f"'ddp_spawn', ...), got {type(trainer.strategy).__name__}; use mode='micro_batch'")
+        if trainer.world_size < 2:
+            raise ValueError("GradientVarianceMonitor(mode='ddp_hook') needs at least 2 processes (each rank's "
+                             f"gradient is a small batch), got world size {trainer.world_size}; use "
+                             "mode='micro_batch'")
+        if not pl_module.automatic_optimization:
+            self._warn_once("manual", "manual optimization is not supported; no statistics are logged")
+            return
+        named = [(n, p) for n, p in pl_module.named_parameters() if p.requires_grad]
+        self._hook_params = ([n for n, _ in named], [p for _, p in named])
+        self._hook_groups = None
+        self._hook = GradientNormHook(self._hook_params[1], pl_module.device, ddp.process_group)
+        self._hook.register(ddp)
+        self._rank_samples = 0
+
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         step = trainer.global_step
-        if step % self.every_n_steps or step == self._last_step:
+        if self._hook is not None:  # ddp_hook: only count this rank's samples; the hook does the rest
+            self._hook.active = step % self.every_n_steps == 0
+            self._rank_samples += _first_size(batch) or 0
+            return
+        if self.mode != "micro_batch" or step % self.every_n_steps or step == self._last_step:
             return
         self._last_step = step  # gradient accumulation: measure the first batch of the step only
         if not pl_module.automatic_optimization:
             self._warn_once("manual", "manual optimization is not supported; no statistics are logged")
             return
         metrics = self.measure(trainer, pl_module, batch, batch_idx)
+        if metrics:
+            self.last_metrics = metrics
+            log_to_loggers(trainer, metrics, step)
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        if self._hook is None:
+            return
+        samples, self._rank_samples = self._rank_samples, 0
+        local_sq, mean_sq, buckets = self._hook.take()
+        if not self._hook.active or buckets == 0 or trainer.global_step == self._last_step:
+            return  # not a measured step, or several optimizers: the first one measures
+        self._last_step = trainer.global_step
+        self._finish_ddp_step()  # the previous step's numbers have long arrived
+        if samples <= 0:
+            self._warn_once("batch", "could not find a batch dimension (no tensor in the batch); no statistics")
+        # this rank's |g_rank|^2 per parameter and 1/b, summed over ranks without waiting for it
+        summed = torch.cat([local_sq, local_sq.new_tensor([1.0 / samples if samples > 0 else math.inf])])
+        work = torch.distributed.all_reduce(summed, group=self._hook.group, async_op=True)
+        self._pending = (work, summed, mean_sq, trainer, pl_module, trainer.global_step)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._finish_ddp_step()
+
+    def _finish_ddp_step(self) -> None:
+        """Statistics of the last DDP step measured (``mode="ddp_hook"``), once its all-reduce is done."""
+        if self._pending is None:
+            return
+        work, summed, mean_sq, trainer, pl_module, step = self._pending
+        self._pending = None
+        work.wait()
+        world = trainer.world_size
+        inv_b = float(summed[-1]) / world
+        scale = _grad_scale(trainer)
+        small = (summed[:-1] / world / scale ** 2).tolist()
+        big = (mean_sq / scale ** 2).tolist()
+        if not (0 < inv_b < math.inf and all(map(math.isfinite, small + big))):
+            return  # a rank without a batch size, or an fp16 overflow step that the scaler skips
+        names, params = self._hook_params
+        if self._hook_groups is None:  # the same parameters all fit long: find their groups once
+            self._hook_groups = self._group_names(trainer, pl_module, names, params)
+        b_small = 1.0 / inv_b
+        metrics = self._statistics(trainer, pl_module, names, params, small, big, b_small, world * b_small, world,
+                                   self._hook_groups)
         if metrics:
             self.last_metrics = metrics
             log_to_loggers(trainer, metrics, step)
@@ -243,11 +346,21 @@ class GradientVarianceMonitor(Callback):
                                      "use larger batches or more micro-batches")
             return {}
         b_small, b_big = count / inv_b_sum, total
-        big_sq = [(v.to(torch.float64) / b_big).pow(2).sum()
+        big_sq = [float((v.to(torch.float64) / b_big).pow(2).sum())
                   for v in torch.split(weighted_sum, [p.numel() for p in params])] if params else []
+        small_mean = (small[:len(params)] / count).tolist()
+        return self._statistics(trainer, pl_module, names, params, small_mean, big_sq, b_small, b_big, count)
+
+    def _statistics(self, trainer, pl_module, names: list[str], params: list[Tensor], small: list[float],
+                    big: list[float], b_small: float, b_big: float, count: float,
+                    members: list[list[str]] | None = None) -> dict[str, float]:
+        """Metrics from per-parameter |G_small|^2 (mean over the K small batches) and |G_big|^2;
+        ``members``: each parameter's groups (default: ``_group_names``)."""
         per_group: dict[str, list[float]] = {}
-        for i, groups in enumerate(self._group_names(trainer, pl_module, names, params)):
-            small_i, big_i = float(small[i]) / count, float(big_sq[i])
+        if members is None:
+            members = self._group_names(trainer, pl_module, names, params)
+        for i, groups in enumerate(members):
+            small_i, big_i = small[i], big[i]
             for g in groups:
                 acc = per_group.setdefault(g, [0.0, 0.0])
                 acc[0] += small_i
@@ -280,6 +393,7 @@ class GradientVarianceMonitor(Callback):
 
     # --- checkpointing ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
+        self._finish_ddp_step()  # a local wait: the all-reduce was started on every rank
         return {"ema": {g: dict(s) for g, s in self.ema.items()}, "last_step": self._last_step,
                 "last_metrics": dict(self.last_metrics)}
 

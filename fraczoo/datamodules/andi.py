@@ -2,9 +2,11 @@
 
 Muñoz-Gil et al., Nat. Commun. 12, 6253 (2021). ``simulate`` draws, per trajectory, a model among
 attm, ctrw, fbm, lw, sbm (labels 0..4, the challenge's order), an anomalous exponent alpha uniform in
-the challenge's range for that model (``ALPHA_RANGE``: the hull of its 0.05-spaced grid), and a length
-uniform in ``length = (min, max)``. Every trajectory is simulated at the maximum length, corrupted,
-then cut to its own length, like the organisers' ``challenge_theory_dataset``:
+the challenge's range for that model (``ALPHA_RANGE``: the hull of its 0.05-spaced grid), or with
+``balance="challenge"`` model and exponent (on the grid) in the proportions of the organisers' task-1
+sets, and a length uniform in ``length = (min, max)`` (the organisers' task 1: 10..999). Every
+trajectory is simulated at the maximum length, corrupted, then cut to its own length, like the
+organisers' ``challenge_theory_dataset``:
 
 1. displacements normalised to unit standard deviation, per trajectory and coordinate, over the
    whole simulated trajectory;
@@ -25,14 +27,17 @@ import numpy as np
 from fraczoo.datamodules.andi_models import (MODEL_NAMES, SIMULATORS, as_generator, attm, ctrw, fbm,
                                              fgn_autocovariance, lw, sbm)
 
-__all__ = ["MODEL_NAMES", "ALPHA_RANGE", "LOCALIZATION_NOISE", "Trajectories", "simulate", "corrupt",
-           "normalize_displacements", "attm", "ctrw", "fbm", "lw", "sbm", "fgn_autocovariance"]
+__all__ = ["MODEL_NAMES", "ALPHA_RANGE", "LOCALIZATION_NOISE", "CHALLENGE_EXPONENTS", "Trajectories", "simulate",
+           "corrupt", "normalize_displacements", "challenge_task1_counts", "attm", "ctrw", "fbm", "lw", "sbm",
+           "fgn_autocovariance"]
 
 # alpha ranges used in the challenge data (its grid 0.05, 0.10, ..., 2.00 per model; fBm cannot be ballistic)
 ALPHA_RANGE = {"attm": (0.05, 1.0), "ctrw": (0.05, 1.0), "fbm": (0.05, 1.95), "lw": (1.05, 2.0),
                "sbm": (0.05, 2.0)}
 LOCALIZATION_NOISE = (0.1, 0.5, 1.0)
-BALANCE = ("model", "alpha")
+BALANCE = ("model", "alpha", "challenge")
+CHALLENGE_EXPONENTS = np.round(np.arange(1, 41) * 0.05, 2)  # the organisers' grid 0.05, 0.10, ..., 2.00
+CHALLENGE_N = 5000  # N of each challenge_theory_dataset call behind scripts/andi_official.py's sets
 _CHUNK_ELEMENTS = 2_000_000  # positions simulated at once: bounds the simulators' scratch memory
 
 
@@ -125,11 +130,37 @@ def _check_length(length) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
+def challenge_task1_counts(n: int = CHALLENGE_N) -> np.ndarray:
+    """(5, 40) trajectories per (model, exponent of ``CHALLENGE_EXPONENTS``) in the task-1 pool of the
+    organisers' ``challenge_theory_dataset(N=n)`` (andi-datasets 2.1.13), which then keeps n of them at random.
+
+    It simulates ceil(ceil(1.6 n / 5) / k) trajectories per exponent of each model (k = 20 exponents
+    <= 1 for attm and ctrw, 39 for fbm (not 2), 21 >= 1.05 for lw, times 0.8, 40 for sbm) in the order
+    attm, ctrw, fbm, lw, sbm, and keeps per exponent the first ceil(1.1 n / 40): exponents <= 1 are
+    then attm and ctrw only, and sbm gets what is left above 1. Same float expressions as its source.
+    """
+    n_exp = len(CHALLENGE_EXPONENTS)
+    per_model = np.ceil(1.6 * n / 5)
+    sub, sup = n_exp // 2, n_exp // 2 + 1
+    pool = np.zeros((len(MODEL_NAMES), n_exp))
+    pool[:2, :sub] = np.ceil(per_model / sub)
+    pool[2, :-1] = np.ceil(per_model / (n_exp - 1))
+    pool[3, sub:] = np.ceil((per_model / sup) * 0.8)
+    pool[4, :] = np.ceil(per_model / n_exp)
+    before = np.cumsum(pool, axis=0) - pool  # trajectories of the earlier models at each exponent
+    return np.clip(np.ceil(1.1 * n / n_exp) - before, 0, pool)
+
+
 def _draw_labels(n: int, models: tuple[str, ...], balance: str, rng: np.random.Generator):
     """Model codes and exponents for n trajectories."""
     lo = np.array([ALPHA_RANGE[m][0] for m in models])
     hi = np.array([ALPHA_RANGE[m][1] for m in models])
-    if balance == "model":
+    if balance == "challenge":  # the organisers' task-1 mix of (model, exponent on the grid)
+        rows = [MODEL_NAMES.index(m) for m in models]
+        weights = challenge_task1_counts()[rows].ravel()
+        cell = rng.choice(weights.size, size=n, p=weights / weights.sum())
+        pick, alpha = cell // len(CHALLENGE_EXPONENTS), CHALLENGE_EXPONENTS[cell % len(CHALLENGE_EXPONENTS)]
+    elif balance == "model":
         pick = rng.integers(len(models), size=n)
         alpha = rng.uniform(lo[pick], hi[pick])
     else:  # alpha uniform on the union of the ranges, then a model uniformly among those that cover it
@@ -153,8 +184,10 @@ def simulate(n: int, *, models: Sequence[str] = MODEL_NAMES, dim: int = 1, lengt
     models: names among ``MODEL_NAMES``; dim: 1, 2 or 3; length: an int, or (min, max) for lengths
     uniform in min..max (inclusive); noise: apply the challenge's corruption (otherwise raw model
     output, still starting at 0); balance: "model" (each model equally likely, alpha uniform in its
-    range) or "alpha" (alpha uniform on the union of the ranges, then a model uniformly among those
-    covering it); rng: a numpy Generator, or seed: an int (at most one of the two); dtype: of the
+    range), "alpha" (alpha uniform on the union of the ranges, then a model uniformly among those
+    covering it) or "challenge" (model and alpha, on the 0.05 grid, in the proportions of the
+    organisers' task-1 sets, ``challenge_task1_counts``: alpha <= 1 only attm/ctrw); rng: a numpy
+    Generator, or seed: an int (at most one of the two); dtype: of the
     returned positions (simulation runs in float64; float32 halves the memory of large sets);
     progress: show a progress bar over the simulated chunks (large sets). Interrupting (Ctrl-C) raises
     KeyboardInterrupt and returns nothing partial.

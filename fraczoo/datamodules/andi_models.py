@@ -7,12 +7,13 @@ integer times t = 0 .. length-1, starting at the origin, with one anomalous expo
 (``alpha``: a float or an array of shape ``(n_traj,)``), so that the ensemble MSD grows as t^alpha:
 
 - ``fbm``  fractional Brownian motion, H = alpha/2, exact (Davies-Harte circulant embedding);
-- ``sbm``  scaled Brownian motion, independent Gaussian increments with <x(t)^2> = t^alpha exactly;
+- ``sbm``  scaled Brownian motion, independent Gaussian increments, <x(t)^2> = (t+1)^alpha - 1 (the
+  organisers' walk starts one step into the t^alpha law, see ``sbm``);
 - ``ctrw`` continuous-time random walk: Pareto waiting times psi(w) = alpha w^(-1-alpha) (w >= 1),
   unit Gaussian jumps; <x(t)^2> ~ t^alpha / (Gamma(1-alpha) Gamma(1+alpha)) for alpha < 1;
 - ``lw``   Lévy walk: constant speed v ~ U(0, 10) per trajectory, flights of duration
   psi(tau) ~ tau^(-1-sigma) with sigma = 3 - alpha (sigma ~ U(0, 1), ballistic, for alpha = 2),
-  a fresh random direction per flight;
+  a fresh random direction per flight, the first step dropped (as the organisers');
 - ``attm`` annealed transient time motion, regime sigma < gamma < sigma + 1 (Massignan et al.,
   PRL 112, 150603 (2014)): Brownian segments with diffusivity D, P(D) ∝ D^(sigma-1), each lasting
   D^(-gamma) steps, gamma = sigma / alpha.
@@ -20,7 +21,8 @@ integer times t = 0 .. length-1, starting at the origin, with one anomalous expo
 The event-driven models (ctrw, lw, attm) draw ``length`` waiting / flight / segment times per
 trajectory at once: each lasts at least one time step, so that many always cover the time window.
 Durations are floored to whole steps as in the organisers' code. Where the organisers' code differs
-from the model it names we follow the model, see ``sbm``. Gaussian steps (ctrw jumps, attm steps) are
+from the model it names (``sbm``, ``lw``: the first step) we follow the code, since it made the challenge
+data (compared model by model in ``scripts/compare_andi_generators.py``). Gaussian steps (ctrw jumps, attm steps) are
 independent per coordinate in every dimension (the organisers' 3-D versions use a Gaussian length in
 a uniform direction instead: same MSD, and the challenge normalises each coordinate afterwards).
 
@@ -169,17 +171,19 @@ def fbm(n_traj: int, length: int, alpha, dim: int = 1, rng=None) -> np.ndarray:
 
 
 def sbm(n_traj: int, length: int, alpha, dim: int = 1, rng=None) -> np.ndarray:
-    """Scaled Brownian motion: x(t) = x(t-1) + sqrt(t^alpha - (t-1)^alpha) xi_t, so <x_i(t)^2> = t^alpha.
+    """Scaled Brownian motion as the organisers simulate it: <x_i(t)^2> = (t+1)^alpha - 1.
 
-    Lim & Muniandy, PRE 66, 021114 (2002). (The organisers' code drops the first increment,
-    which gives <x(t)^2> = (t+1)^alpha - 1 instead; we keep the exact law.)
+    Independent Gaussian increments with Var(x(t) - x(t-1)) = (t+1)^alpha - t^alpha (Lim & Muniandy,
+    PRE 66, 021114 (2002)). ``andi_datasets`` draws the increments of t^alpha for t = 1..T and returns
+    their cumulative sum minus the first one, so its walk starts one step late; we do the same (the
+    challenge data are made that way: at short lags the difference is large, e.g. the first
+    normalised step's variance differs by a factor of 3 at alpha = 0.3).
     """
     _check_shape_args(n_traj, length, dim)
     alpha = _alpha_array(alpha, n_traj, "sbm")
     rng = as_generator(rng)
-    t = np.arange(length, dtype=np.float64)
-    msd = t[None, :] ** alpha[:, None]  # 0^alpha = 0 for alpha > 0
-    scale = np.sqrt(np.diff(msd, axis=1))
+    t = np.arange(1, length + 1, dtype=np.float64)
+    scale = np.sqrt(np.diff(t[None, :] ** alpha[:, None], axis=1))  # increments of t = 2..length
     return _walk(scale[:, :, None] * rng.standard_normal((n_traj, length - 1, dim)))
 
 
@@ -209,7 +213,9 @@ def lw(n_traj: int, length: int, alpha, dim: int = 1, rng=None) -> np.ndarray:
 
     Flight durations are Pareto with tail exponent sigma = 3 - alpha (sigma ~ U(0, 1) for alpha = 2),
     floored to whole steps; <x(t)^2> ~ t^(3 - sigma) for 1 < sigma < 2 and ~ t^2 for sigma < 1.
-    Zaburdaev, Denisov & Klafter, Rev. Mod. Phys. 87, 483 (2015).
+    Zaburdaev, Denisov & Klafter, Rev. Mod. Phys. 87, 483 (2015). As in ``andi_datasets``, the flights
+    start at step 0 but the walk is the sum of steps 1..t: the first step of the first flight is dropped
+    (so that flight looks longer-lived than a fresh one; the organisers' code subtracts it).
     """
     _check_shape_args(n_traj, length, dim)
     alpha = _alpha_array(alpha, n_traj, "lw")
@@ -217,13 +223,13 @@ def lw(n_traj: int, length: int, alpha, dim: int = 1, rng=None) -> np.ndarray:
     ballistic = alpha >= 2.0
     sigma = np.where(ballistic, rng.random(n_traj), 3.0 - alpha)
     sigma = np.maximum(sigma, 1e-3)  # U(0, 1) may give ~0: such a flight outlasts the window anyway
-    n_steps = length - 1
+    n_steps = length  # one more than the walk needs: step 0 is dropped below
     durations = np.floor(_pareto(rng, (n_traj, n_steps), sigma[:, None], cap=length + 1.0)).astype(np.int64)
     speed = 10.0 * rng.random(n_traj)
     directions = _random_directions(rng, (n_traj, n_steps), dim)  # one per flight
     flight = _segment_index(durations, n_steps)
     velocity = speed[:, None, None] * np.take_along_axis(directions, flight[:, :, None], axis=1)
-    return _walk(velocity)
+    return _walk(velocity[:, 1:])
 
 
 def attm(n_traj: int, length: int, alpha, dim: int = 1, rng=None) -> np.ndarray:

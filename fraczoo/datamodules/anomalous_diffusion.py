@@ -7,12 +7,17 @@ rank); the DataLoader returns the workers' batches round-robin, so the stream is
 ``num_workers``. Lightning's per-epoch ``set_epoch`` call (made on the loader's sampler) sets e.
 Validation and test are fixed sets simulated once from (seed, 1) and (seed, 2).
 
+``train_file`` / ``val_file`` / ``test_file`` replace a split by a set made with the organisers'
+generator (``scripts/andi_official.sh``, read by ``andi_official.load_official``): the whole file,
+reshuffled every epoch (seed, epoch) for training.
+
 Batches are dicts: ``x`` (B, T, dim) float32 positions, zero-padded to the longest trajectory in the
 batch; ``lengths`` (B,) long; ``mask`` (B, T) bool (True on observed steps); ``alpha`` (B,) float32;
 ``model`` (B,) long, codes into ``MODEL_NAMES`` (attm, ctrw, fbm, lw, sbm).
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import Sequence
@@ -24,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_
 
 from fraczoo._checks import check_int
 from fraczoo.datamodules.andi import BALANCE, MODEL_NAMES, Trajectories, _check_models, simulate
+from fraczoo.datamodules.andi_official import load_official
 
 _TRAIN, _VAL, _TEST = 0, 1, 2  # stream ids in the seed (seed, stream, epoch, batch)
 
@@ -125,6 +131,23 @@ class _BatchedSet(Dataset):
         return to_batch(self.trajs, slice(index * self.batch_size, (index + 1) * self.batch_size))
 
 
+class _EpochPermutation(Sampler):
+    """Indices 0..size-1 in a fresh order each epoch, permuted from (seed, epoch); Lightning's per-epoch
+    ``set_epoch`` call on ``loader.sampler`` sets the epoch."""
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        return iter(np.random.default_rng([self.seed, _TRAIN, self.epoch]).permutation(self.size).tolist())
+
+
 class AnomalousDiffusionDataModule(L.LightningDataModule):
     """AnDi 2020 trajectories (models attm, ctrw, fbm, lw, sbm) labelled with alpha and model.
 
@@ -132,13 +155,16 @@ class AnomalousDiffusionDataModule(L.LightningDataModule):
     (unit-std displacements, localisation noise, random N(0, 1) rescaling); balance: "model" or
     "alpha" (see ``andi.simulate``). ``train_size`` trajectories per epoch, drawn fresh every epoch;
     fixed validation and test sets of ``val_size`` and ``test_size``. Everything is determined by
-    ``seed``, whatever ``num_workers``.
+    ``seed``, whatever ``num_workers``. ``train_file``, ``val_file``, ``test_file``: paths of sets made
+    by the organisers' generator (``scripts/andi_official.sh``) to use instead of simulated ones (the
+    whole file; the split's size argument is then unused).
     """
 
     def __init__(self, dim: int = 1, min_length: int = 10, max_length: int = 1000,
                  models: Sequence[str] = MODEL_NAMES, noise: bool = True, balance: str = "model",
                  train_size: int = 100_000, val_size: int = 10_000, test_size: int = 10_000,
-                 batch_size: int = 128, seed: int = 0, num_workers: int = 0):
+                 batch_size: int = 128, seed: int = 0, num_workers: int = 0, train_file: str | None = None,
+                 val_file: str | None = None, test_file: str | None = None):
         super().__init__()
         if isinstance(dim, bool) or dim not in (1, 2, 3):
             raise ValueError(f"dim must be 1, 2 or 3, got {dim!r}")
@@ -154,6 +180,9 @@ class AnomalousDiffusionDataModule(L.LightningDataModule):
             check_int(value, name, 1)
         check_int(seed, "seed", 0)
         check_int(num_workers, "num_workers", 0)
+        for name, value in (("train_file", train_file), ("val_file", val_file), ("test_file", test_file)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} must be a path (str) or None, got {type(value).__name__}")
         self.save_hyperparameters()
         self.hparams.models = list(models)
         self.simulate_kwargs = {"models": models, "dim": dim, "length": (min_length, max_length),
@@ -163,18 +192,32 @@ class AnomalousDiffusionDataModule(L.LightningDataModule):
 
     def _fixed_set(self, split: str) -> Trajectories:
         if split not in self.splits:
+            path = self.hparams.get(f"{split}_file")
+            if path is not None:
+                self.splits[split] = trajs = load_official(path)
+                if trajs.positions.shape[-1] != self.hparams.dim:
+                    raise ValueError(f"{split}_file {path} holds {trajs.positions.shape[-1]}-D trajectories, "
+                                     f"but dim={self.hparams.dim}")
+                return trajs
             stream, n = {"val": (_VAL, self.hparams.val_size), "test": (_TEST, self.hparams.test_size)}[split]
             rng = np.random.default_rng([self.hparams.seed, stream, 0, 0])
             self.splits[split] = simulate(n, rng=rng, dtype=np.float32, **self.simulate_kwargs)
         return self.splits[split]
 
     def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit") and self.hparams.train_file is not None:
+            self._fixed_set("train")
         if stage in (None, "fit", "validate"):
             self._fixed_set("val")
         if stage in (None, "test", "predict"):
             self._fixed_set("test")
 
     def train_dataloader(self) -> DataLoader:
+        if self.hparams.train_file is not None:
+            trajs = self._fixed_set("train")
+            return DataLoader(range(len(trajs)), batch_size=self.hparams.batch_size,
+                              sampler=_EpochPermutation(len(trajs), self.hparams.seed),
+                              collate_fn=functools.partial(to_batch, trajs), num_workers=self.hparams.num_workers)
         self.train_stream.set_rank(*_rank_and_world())
         return _StreamLoader(self.train_stream, batch_size=None, num_workers=self.hparams.num_workers)
 

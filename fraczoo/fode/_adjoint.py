@@ -35,6 +35,7 @@ from torch import Tensor
 
 from fraczoo.fode._history import OnlineHistory
 from fraczoo.fode._implicit_grad import correlate, reduce_to_orders, solve_with_sweep
+from fraczoo.fode._parallel import parallel_forward
 from fraczoo.fode._problem import Problem, dense_jacobian
 from fraczoo.fode._schemes import Scheme
 from fraczoo.fode._solvers import solve_forward
@@ -86,7 +87,10 @@ def _solve_adjoint_corrector(step: _StepVJP, rhs: Tensor, w0: Tensor, opts) -> t
 
 
 def _solve(prob: Problem, opts, y0: Tensor, scheme: Scheme) -> tuple[Tensor, Tensor | None]:
-    """The forward solve without a graph; PECE also records its corrector inputs for the sweep."""
+    """The forward solve without a graph (sequential or parallel in time); PECE also records its
+    corrector inputs for the sweep."""
+    if opts.parallel:
+        return parallel_forward(prob, opts, y0, scheme)[0], None
     record = None
     if scheme.predictor is not None:
         record = y0.new_empty((opts.corrector_steps, prob.N - 1) + prob.state_shape)

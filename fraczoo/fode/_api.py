@@ -9,6 +9,7 @@ from fraczoo._checks import check_choice
 from fraczoo.fode._adjoint import solve_adjoint
 from fraczoo.fode._deq import solve_deq
 from fraczoo.fode._options import parse_options
+from fraczoo.fode._parallel import choose_parallel
 from fraczoo.fode._problem import Problem
 from fraczoo.fode._solvers import SOLVERS, solve_direct
 
@@ -45,12 +46,28 @@ def fodeint(func: Callable, y0: Tensor, t: Tensor, alpha, *, method: str = "pece
                 activations; gradients reach y0, alpha and ``adjoint_params`` (default:
                 func.parameters() when func is an nn.Module; pass closure tensors here).
       "deq"     (trapezoid, l1) the whole trajectory as the fixed point Y = y0 + W F(t, Y), found by
-                parallel-in-time Anderson-accelerated Picard sweeps over windows of ``window`` steps
-                (default: all, halved on divergence while ``adaptive``), ``anderson_m`` (default 5,
-                0 = plain Picard), ``tol``, ``max_iter`` per window; backward by the implicit
-                function theorem. func is called on a batch of L times: ``time_batching=
-                "broadcast"`` (default: t of shape (L, 1, ..., 1), y of shape (L, *y0.shape)),
-                "vmap" or "loop".
+                the parallel-in-time solve below (``parallel`` is True; its options apply); backward
+                by the implicit function theorem, solved parallel in time as well. func is called on
+                a batch of L times: ``time_batching="broadcast"`` (default: t of shape (L, 1, ..., 1),
+                y of shape (L, *y0.shape)), "vmap" or "loop".
+    parallel (implicit methods "trapezoid" and "l1"; any gradient mode):
+      True      solve the scheme's equations for all steps together, parallel in time: windows of steps
+                (powers of two, grown while they converge in few sweeps, halved on divergence, so stiff
+                problems stay safe) solved by fixed-point sweeps that call func on all times of the window
+                at once (``time_batching``), the memory of earlier windows from one blocked FFT history.
+                The same solution as the sequential solve to ``tol``; gradients ("direct": autograd
+                through one application of the scheme's map plus the implicit-function multipliers;
+                "adjoint"; "deq") are exact for the discrete solution. Options ``window``,
+                ``anderson_m`` (default 0: Picard), ``adaptive``, ``tol``, ``max_iter`` per window.
+      False     the sequential solver (one corrector solve per step).
+      None      (default) parallel for an implicit method with the fixed-point corrector on at least
+                64 time points and a state of at most 32 numbers, when func batches over time (checked
+                on two points); sequential otherwise. Measured (``scripts/bench_fode.py``, one CPU
+                thread): on the forced 2-D system at N = 16384 the parallel solve is 19x faster than the
+                sequential trapezoid solve and 50x faster than FDEint's PECE; over N = 64..4096, batch
+                1..64 and MLP widths 32 and 256 (``--parallel-grid``) it is 1.4-39x faster (CPU time)
+                where the rule picks it, except for the width-256 MLP at batch 16 (solve without grad
+                0.45-0.99x, direct gradient 0.91-1.44x): the rule sees the state size, not func's cost.
     ``stats``: optional dict, filled with iteration and evaluation counts (sequential: steps,
     iterations, func_evals; deq: forward_/backward_ windows, sweeps, max_sweeps_per_window,
     window_splits; adjoint: adjoint_iterations, filled during backward).
@@ -64,5 +81,7 @@ def fodeint(func: Callable, y0: Tensor, t: Tensor, alpha, *, method: str = "pece
     if gradient == "deq" and not SOLVERS[method].fixed_point:
         raise ValueError("gradient='deq' needs an implicit scheme (a fixed point Y = y0 + W F(Y)); "
                          "use method='trapezoid' or 'l1' (PECE is explicit)")
+    opts.parallel = choose_parallel(prob, opts, SOLVERS[method].fixed_point)
+    opts.stats["parallel"] = opts.parallel
     out = GRADIENTS[gradient](prob, opts)
     return out.reshape((prob.N,) + prob.shape)

@@ -126,20 +126,28 @@ class OnlineHistory:
             self.levels_rows[k] = op
         return op
 
+    def _allocate(self, x: Tensor, single: bool) -> None:
+        state = tuple(x.shape) if single else tuple(x.shape[1:])
+        self.h_buf = x.new_zeros((self.n_out, self.K) + state)
+        if self.base is not None:
+            self.h_buf += self.base.transpose(0, 1)
+        self.x_buf = x.new_empty((self.n_out,) + tuple(x.shape))
+        self.levels_rows: dict[int, Tensor] = {}
+
     def _push_buffer(self, x: Tensor, m: int, k: int, single: bool) -> Tensor:
         # time-major buffers: the rows a square reads or updates are one contiguous block. Row m of
         # h_buf is final once x_{m-1} is pushed (later squares only add to rows after it).
         if self.h_buf is None:
-            state = tuple(x.shape) if single else tuple(x.shape[1:])
-            self.h_buf = x.new_zeros((self.n_out, self.K) + state)
-            if self.base is not None:
-                self.h_buf += self.base.transpose(0, 1)
-            self.x_buf = x.new_empty((self.n_out,) + tuple(x.shape))
-            self.levels_rows: dict[int, Tensor] = {}
+            self._allocate(x, single)
         self.x_buf[m - 1] = x
         h_m = self.h_buf[m]
         if k == 0:
             return h_m.addcmul_(self.w1, x)
+        self._fire(m, k, single)
+        return h_m
+
+    def _fire(self, m: int, k: int, single: bool) -> None:
+        """Add the square of level k whose source block ends at m to the buffered rows [m, m + 2^k)."""
         s = 1 << k
         end = min(m + s, self.n_out)
         block = self.x_buf[m - s:m]
@@ -149,7 +157,35 @@ class OnlineHistory:
         else:
             part = self._square(k, block, single)  # (K, s, *S)
             self.h_buf[m:end].add_(part[:, :end - m].transpose(0, 1))
-        return h_m
+
+    # -- whole blocks (the parallel-in-time solver) -------------------------------------------------
+    def push_block(self, xs: Tensor) -> None:
+        """Push the rows x_c .. x_{c+L-1} at once (c = rows pushed so far; no-grad path only), for a
+        caller that solves the block [c, c + L) itself and needs from this object only the history of
+        the rows before it (``rows``). The block must be dyadic: L a power of two dividing c (c = 0:
+        any power of two; the last block may be shorter). Then every pair (n, j), j < c <= n, lies in a
+        square whose source block ends at a block boundary (the highest differing bit of n and j is at
+        least log2 L), so firing the one square that ends at c + L is enough: the squares inside the
+        block are skipped, and the rows a next dyadic block can cover, [m, m + lowbit(m)) with
+        m = c + L, hold exactly the history of everything pushed (later rows are still partial)."""
+        if self.track_grad:
+            raise RuntimeError("push_block needs the no-grad path (track_grad=False)")
+        L = xs.shape[0]
+        c = self.count
+        single = xs.ndim == self.kernel.ndim - 1
+        if self.h_buf is None:
+            self._allocate(xs[0], single)
+        self.x_buf[c:c + L] = xs
+        self.count = m = c + L
+        if m < self.n_out:
+            self._fire(m, (m & -m).bit_length() - 1, single)
+
+    def rows(self, a: int, b: int) -> Tensor:
+        """base_n + H_n for n in [a, b), shape (b - a, K, *S): final for n <= the rows pushed so far
+        (needs ``base`` until something is pushed)."""
+        if self.h_buf is None:
+            return self.base[:, a:b].transpose(0, 1)
+        return self.h_buf[a:b]
 
     def _push_graph(self, x: Tensor, m: int, k: int, single: bool) -> Tensor:
         segs = self.segments
@@ -175,6 +211,49 @@ class OnlineHistory:
             wins.append((m, part))
             row = part[:, 0]
         return row if self.base is None else row + self.base[:, m]
+
+
+# Under autograd, grids of up to this many points sum their history directly (``DenseHistory``).
+DENSE_STEPS = 64
+
+
+class DenseHistory:
+    """``OnlineHistory``'s results by direct sums, for short grids under autograd.
+
+    Each pushed row x_j is added at once to the sums of all later rows, F <- F + w_{. - j} x_j with
+    F (n_out, K, *S) starting at ``base``, and base_m + H_m is then row m of F: O(n_out) work per step,
+    but two tensor operations (and autograd nodes) instead of the tiling's ten or so, which is what a
+    short solve pays for. Same layout and ``push`` / ``push_split`` as ``OnlineHistory``; one signal
+    for all kernels (x of shape S).
+    """
+
+    def __init__(self, kernel: Tensor, n_out: int, *, base: Tensor):
+        idx = torch.arange(n_out, device=kernel.device)
+        lag = idx[:, None] - idx[None, :]  # m - j
+        cols = kernel[lag.clamp(min=0)] * (lag > 0).to(kernel.dtype).reshape((n_out, n_out) + (1,) * (kernel.ndim - 1))
+        self.cols = cols.unbind(1)  # cols[j][m] = w_{m-j} (m > j), else 0: (n_out, K, *wshape)
+        self.sums = base.transpose(0, 1)  # (n_out, K, *S)
+        self.count = 0
+
+    def _add(self, x: Tensor) -> int:
+        self.sums = torch.addcmul(self.sums, self.cols[self.count], x)
+        self.count += 1
+        return self.count
+
+    def push(self, x: Tensor) -> Tensor:
+        return self.sums[self._add(x)]
+
+    def push_split(self, x: Tensor) -> tuple[Tensor, ...]:
+        m = self._add(x)
+        return (self.sums[m, 0],) if self.sums.shape[1] == 1 else self.sums[m].unbind(0)
+
+
+def history(kernel: Tensor, n_out: int, *, base: Tensor):
+    """The history sums of a time stepper: ``DenseHistory`` for short grids under autograd, else
+    ``OnlineHistory`` (O(N log^2 N))."""
+    if torch.is_grad_enabled() and n_out <= DENSE_STEPS:
+        return DenseHistory(kernel, n_out, base=base)
+    return OnlineHistory(kernel, n_out, base=base)
 
 
 class Trajectory:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fraczoo.fode._history import OnlineHistory, Trajectory
+from fraczoo.fode._history import Trajectory
+from fraczoo.fode._history import history as make_history
 from fraczoo.fode._problem import Problem
 from fraczoo.fode._schemes import Scheme
 
@@ -31,7 +32,7 @@ def solve_pece(prob: Problem, scheme: Scheme, y0: Tensor, *, corrector_steps: in
     f0 = prob.call(prob.t[0], y0)
     # constant parts: corrector y0 + sigma_n f0, predictor y0
     base = torch.stack(torch.broadcast_tensors(y0 + prob.rows(scheme.start) * f0, y0.expand(N, *y0.shape)))
-    history = OnlineHistory(kernels, N, base=base)
+    history = make_history(kernels, N, base=base)
     ys = Trajectory(y0, N)
     f_prev = f0
     for n in range(1, N):

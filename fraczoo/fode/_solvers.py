@@ -11,6 +11,7 @@ from typing import Callable
 
 from torch import Tensor
 
+from fraczoo.fode._parallel import solve_parallel_direct
 from fraczoo.fode._pece import solve_pece
 from fraczoo.fode._problem import Problem
 from fraczoo.fode._schemes import Scheme, l1_scheme, pece_scheme, trapezoid_scheme
@@ -58,5 +59,8 @@ def solve_forward(prob: Problem, opts, y0: Tensor, scheme: Scheme, record: Tenso
 
 
 def solve_direct(prob: Problem, opts) -> Tensor:
-    """``gradient="direct"``: the sequential solve, backpropagated through by autograd."""
+    """``gradient="direct"``: the sequential solve, backpropagated through by autograd (parallel: the
+    parallel-in-time solve with its implicit-function-theorem derivative, see ``solve_parallel_direct``)."""
+    if opts.parallel:
+        return solve_parallel_direct(prob, opts)
     return solve_forward(prob, opts, prob.y0, prob.scheme())

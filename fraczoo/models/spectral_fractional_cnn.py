@@ -1,10 +1,20 @@
-"""spectral_fractional_cnn: a CNN whose feature extractor is made of learnable fractional Laplacians.
+"""spectral_fractional_cnn: a CNN whose feature extractor is made of learnable fractional operators.
 
-Each stage is ``SpectralFractionalConv2d`` (per-channel order alpha in (0, 2); ``directional=True`` adds
-per-channel Weyl derivatives along x and y) -> BatchNorm -> GELU ->
-2x2 average pooling; a global average pool and an MLP head give the output. Tasks: "regression"
-(e.g. the Hurst exponent of a rough surface, MSE loss, MAE metric) or "classification" (cross-entropy,
-accuracy).
+Two backbones, chosen by ``block``:
+
+* ``"spectral"`` (the default, so that weights made before the hybrid block existed still load):
+  each stage is ``SpectralFractionalConv2d`` (per-channel order alpha in (0, 2);
+  ``directional=True`` adds per-channel Weyl derivatives along x and y) -> BatchNorm -> GELU -> 2x2
+  average pooling, then a global average pool.
+* ``"hybrid"``: ``FractionalHybridEncoder`` (fraczoo/nn/hybrid.py): each stage is a global fractional
+  Laplacian per output channel plus a local ``kernel_size`` x ``kernel_size`` convolution (FNO-style,
+  y = (-Delta)^(alpha_c/2) W x + K * x) -> BatchNorm -> GELU -> 2x2 average pooling; the features are
+  the log band energies of every stage's block output and the global mean of the last stage. The local
+  branch sees strokes and edges (images), the fractional branch and the energies the power law of a
+  rough field. The shipped configs and the ``.fields`` / ``.digits`` weights use this block.
+
+An MLP head gives the output. Tasks: "regression" (e.g. the Hurst exponent of a rough surface, MSE
+loss, MAE metric) or "classification" (cross-entropy, accuracy).
 """
 from __future__ import annotations
 
@@ -16,17 +26,19 @@ from torch.nn import functional as F
 from fraczoo._checks import check_choice, check_input, check_int, check_int_list, check_real
 from fraczoo.models._base import ZooModule
 from fraczoo.models._registry import register_model
-from fraczoo.nn import SpectralFractionalConv2d
+from fraczoo.nn import FractionalHybridConv2d, FractionalHybridEncoder, SpectralFractionalConv2d
 
 TASKS = ("regression", "classification")
+BLOCKS = ("spectral", "hybrid")
 
 
 @register_model(datamodule="fraczoo.datamodules.fractional_fields:FractionalFieldDataModule")
 class SpectralFractionalCNN(ZooModule):
     def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (16, 32), num_outputs: int = 1,
-                 task: str = "regression", alpha_init: float = 0.5, padding: str = "periodic",
-                 hidden: int = 64, lr: float = 3e-3, weight_decay: float = 1e-4,
-                 directional: bool = False):
+                 task: str = "regression", alpha_init: float | tuple[float, float] = 0.5,
+                 padding: str = "periodic", hidden: int = 64, lr: float = 3e-3, weight_decay: float = 1e-4,
+                 directional: bool = False, block: str = "spectral", kernel_size: int = 3,
+                 warmup_steps: int | None = None):
         super().__init__()
         check_choice(task, "task", TASKS)
         check_int(in_channels, "in_channels")
@@ -37,14 +49,28 @@ class SpectralFractionalCNN(ZooModule):
         check_int(hidden, "hidden")
         check_real(lr, "lr", 0.0, lo_open=True)
         check_real(weight_decay, "weight_decay", 0.0)
+        check_choice(block, "block", BLOCKS)
+        if warmup_steps is not None:
+            check_int(warmup_steps, "warmup_steps", 0)
+        if block == "hybrid" and directional:
+            raise ValueError("directional=True needs block='spectral' (the hybrid block's local convolution "
+                             "already sees orientation)")
+        if block == "spectral" and isinstance(alpha_init, (tuple, list)):
+            raise ValueError(f"alpha_init must be a number for block='spectral' (a pair (low, high) spreads the "
+                             f"orders of block='hybrid'), got {alpha_init!r}")
         self.save_hyperparameters()
-        stages, prev = [], in_channels
-        for width in channels:
-            stages += [SpectralFractionalConv2d(prev, width, alpha_init=alpha_init, padding=padding,
-                                                directional=directional),
-                       nn.BatchNorm2d(width), nn.GELU(), nn.AvgPool2d(2)]
-            prev = width
-        self.backbone = nn.Sequential(*stages, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        if block == "hybrid":
+            self.backbone = FractionalHybridEncoder(in_channels, channels, kernel_size=kernel_size,
+                                                    alpha_init=alpha_init, padding=padding)
+            prev = self.backbone.out_features
+        else:
+            stages, prev = [], in_channels
+            for width in channels:
+                stages += [SpectralFractionalConv2d(prev, width, alpha_init=alpha_init, padding=padding,
+                                                    directional=directional),
+                           nn.BatchNorm2d(width), nn.GELU(), nn.AvgPool2d(2)]
+                prev = width
+            self.backbone = nn.Sequential(*stages, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.head = nn.Sequential(nn.Linear(prev, hidden), nn.GELU(), nn.Linear(hidden, num_outputs))
         if task == "regression":
             self.init_metrics(mae=torchmetrics.MeanAbsoluteError())
@@ -71,9 +97,10 @@ class SpectralFractionalCNN(ZooModule):
         return F.cross_entropy(pred, target)
 
     def on_validation_epoch_end(self):
-        blocks = [m for m in self.backbone if isinstance(m, SpectralFractionalConv2d)]
+        blocks = [m for m in self.backbone.modules()
+                  if isinstance(m, (SpectralFractionalConv2d, FractionalHybridConv2d))]
         for i, block in enumerate(blocks):
             self.log(f"alpha/stage{i}", block.alpha().mean(), sync_dist=True)
-            if block.directional:
+            if getattr(block, "directional", False):
                 self.log(f"alpha_x/stage{i}", block.alpha_x().mean(), sync_dist=True)
                 self.log(f"alpha_y/stage{i}", block.alpha_y().mean(), sync_dist=True)

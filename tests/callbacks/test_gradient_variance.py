@@ -178,3 +178,14 @@ def test_bad_arguments(kwargs, error, match):
         GradientVarianceMonitor(**kwargs)
     with pytest.raises(ValueError, match="small batch size"):
         noise_estimates(1.0, 1.0, 4, 4)
+
+
+def test_ddp_hook_mode_needs_ddp():
+    x, y = train_data(8, seed=5)
+    monitor = GradientVarianceMonitor(mode="ddp_hook")
+    assert monitor.every_n_steps == 1 and "ddp_hook" in monitor.state_key
+    with pytest.raises(ValueError, match="mode='ddp_hook'.* needs a DDP strategy.*got SingleDeviceStrategy"):
+        quiet_trainer(max_steps=1, callbacks=[monitor], limit_val_batches=0).fit(ToyRegressor(), loader((x, y), 8))
+    with pytest.raises(ValueError, match="mode must be one of 'micro_batch', 'ddp_hook'; got 'hook'"):
+        GradientVarianceMonitor(mode="hook")
+    assert GradientVarianceMonitor().every_n_steps == 50

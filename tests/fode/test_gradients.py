@@ -166,8 +166,8 @@ def saved_bytes(gradient, n, hidden=64):
         return x
 
     y0 = torch.zeros(8, 2, dtype=F64, requires_grad=True)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
-        fodeint(field, y0, grid(n), 0.6, method="trapezoid", gradient=gradient)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):  # the sequential solvers
+        fodeint(field, y0, grid(n), 0.6, method="trapezoid", gradient=gradient, parallel=False)
     return total[0]
 
 
@@ -194,7 +194,7 @@ def most_live_tensors(method, n):
         return field(t, y)
 
     y0 = torch.zeros(4, 2, dtype=F64, requires_grad=True)
-    fodeint(counted, y0, grid(n), 0.6, method=method, gradient="adjoint").square().sum().backward()
+    fodeint(counted, y0, grid(n), 0.6, method=method, gradient="adjoint", parallel=False).square().sum().backward()
     return most[0]
 
 
@@ -211,10 +211,14 @@ def test_deq_stiff_long_problem_windows_and_matches_sequential():
     t = torch.linspace(0.0, 4.0, 321, dtype=F64)
     y0 = torch.ones(1, dtype=F64)
     reference = fodeint(f, y0, t, 0.8, method="trapezoid")
-    with pytest.raises(RuntimeError, match="deq fixed-point iteration.*diverged"):
+    with pytest.raises(RuntimeError, match="parallel-in-time fixed-point iteration.*diverged"):
         fodeint(f, y0, t, 0.8, method="trapezoid", gradient="deq", anderson_m=0, adaptive=False)
     stats = {}
     y = fodeint(f, y0, t, 0.8, method="trapezoid", gradient="deq", stats=stats)
+    assert stats["forward_windows"] > 1
+    assert torch.allclose(y, reference, atol=1e-10)
+    stats = {}  # one window of all steps to start with: it diverges and is split
+    y = fodeint(f, y0, t, 0.8, method="trapezoid", gradient="deq", window=320, stats=stats)
     assert stats["forward_window_splits"] >= 1 and stats["forward_windows"] > 1
     assert torch.allclose(y, reference, atol=1e-10)
 
@@ -223,8 +227,9 @@ def test_deq_reports_iterations_and_anderson_helps():
     field = Field()
     t = grid(200, 3.0)
     stats_anderson, stats_picard = {}, {}
-    y1 = fodeint(field, Y0, t, 0.7, method="trapezoid", gradient="deq", stats=stats_anderson)
-    y2 = fodeint(field, Y0, t, 0.7, method="trapezoid", gradient="deq", anderson_m=0, stats=stats_picard)
+    y1 = fodeint(field, Y0, t, 0.7, method="trapezoid", gradient="deq", anderson_m=5, window=256,
+                 stats=stats_anderson)
+    y2 = fodeint(field, Y0, t, 0.7, method="trapezoid", gradient="deq", window=256, stats=stats_picard)
     assert torch.allclose(y1, y2, atol=1e-10)
     assert 0 < stats_anderson["forward_sweeps"] < stats_picard["forward_sweeps"]
 

@@ -40,12 +40,12 @@ def smooth(a):
     return f, lambda t: t ** 2 + t ** 3
 
 
-def max_errors(problem, a, method, ns):
+def max_errors(problem, a, method, ns, parallel=False):
     f, exact = problem(a)
     errs = []
     for n in ns:
         t = grid(n)
-        y = fodeint(f, torch.zeros(1, dtype=F64), t, a, method=method)
+        y = fodeint(f, torch.zeros(1, dtype=F64), t, a, method=method, parallel=parallel)
         errs.append(float((y[:, 0] - exact(t)).abs().max()))
     return errs
 
@@ -62,32 +62,36 @@ def test_pece_order_diethelm(a):
     assert 1 + a - 0.05 < observed_order([320, 640, 1280], errs) < 1 + a + 0.15
 
 
+@pytest.mark.parametrize("parallel", [False, True])
 @pytest.mark.parametrize("a", [0.3, 0.5, 0.8])
-def test_trapezoid_order_diethelm(a):
-    errs = max_errors(diethelm, a, "trapezoid", [80, 160, 320])
+def test_trapezoid_order_diethelm(a, parallel):
+    errs = max_errors(diethelm, a, "trapezoid", [80, 160, 320], parallel)
     assert errs[-1] < 5e-5
     assert observed_order([80, 160, 320], errs) == pytest.approx(2.0, abs=0.1)
 
 
+@pytest.mark.parametrize("parallel", [False, True])
 @pytest.mark.parametrize("a", [0.3, 0.5, 0.8])
-def test_l1_order_smooth(a):
-    errs = max_errors(smooth, a, "l1", [160, 320, 640])
+def test_l1_order_smooth(a, parallel):
+    errs = max_errors(smooth, a, "l1", [160, 320, 640], parallel)
     assert observed_order([160, 320, 640], errs) == pytest.approx(2 - a, abs=0.05)
 
 
-def test_l1_order_nonsmooth_diethelm():
+@pytest.mark.parametrize("parallel", [False, True])
+def test_l1_order_nonsmooth_diethelm(parallel):
     a = 0.5
-    errs = max_errors(diethelm, a, "l1", [160, 320, 640])
+    errs = max_errors(diethelm, a, "l1", [160, 320, 640], parallel)
     assert observed_order([160, 320, 640], errs) == pytest.approx(a, abs=0.05)
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_relaxation_half_order_matches_erfcx(method):
+@pytest.mark.parametrize("method, parallel", [("pece", False), ("trapezoid", False), ("l1", False),
+                                              ("trapezoid", True), ("l1", True)])
+def test_relaxation_half_order_matches_erfcx(method, parallel):
     # D^(1/2) y = -c y, y = y0 E_(1/2)(-c sqrt(t)) = y0 erfcx(c sqrt(t))
     c, n = 1.5, 400
     t = grid(n, 2.0)
     y0 = torch.tensor([1.0, -2.0], dtype=F64)
-    y = fodeint(lambda s, y: -c * y, y0, t, 0.5, method=method)
+    y = fodeint(lambda s, y: -c * y, y0, t, 0.5, method=method, parallel=parallel)
     exact = torch.from_numpy(erfcx(c * np.sqrt(t.numpy())))[:, None] * y0
     assert y.shape == (n + 1, 2)
     # y ~ 1 - c t^a / Gamma(1 + a) is not smooth at 0: the largest error sits at the first steps
@@ -183,10 +187,26 @@ def test_newton_corrector_matches_fixed_point_and_handles_stiff():
     assert torch.isfinite(y).all() and float(y[-1].abs().max()) < 0.05
 
 
+@pytest.mark.parametrize("orders", [[0.6], [0.45, 0.85]])
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("n", [30, 100])
+def test_history_under_autograd_equals_no_grad_solve(method, n, orders):
+    # short grids under autograd sum their history directly (DenseHistory), longer ones and no-grad solves
+    # with the blocked FFT tiling (OnlineHistory): the same numbers up to rounding
+    y0 = torch.tensor([[1.0, -0.5], [0.2, 0.7]], dtype=F64, requires_grad=True)
+    alpha = torch.tensor(orders, dtype=F64)
+    f = lambda s, y: -y + 0.5 * torch.sin(y.flip(-1)) + torch.cos(s)  # noqa: E731
+    t = grid(n, 2.0)
+    with_grad = fodeint(f, y0, t, alpha, method=method, parallel=False)
+    with torch.no_grad():
+        without = fodeint(f, y0, t, alpha, method=method, parallel=False)
+    assert with_grad.requires_grad and torch.allclose(with_grad, without, rtol=0, atol=1e-14)
+
+
 def test_stats_filled():
     stats = {}
     fodeint(lambda s, y: -y, torch.ones(1, dtype=F64), grid(10), 0.5, method="trapezoid", stats=stats)
-    assert stats["steps"] == 10 and stats["iterations"] >= 10
+    assert stats["steps"] == 10 and stats["iterations"] >= 10 and stats["parallel"] is False
 
 
 def test_direct_gradcheck_y0_and_alpha():

@@ -78,16 +78,27 @@ def test_gradient_modes_give_the_same_gradients(per_dim):
     t, y = dm.splits["train"].tensors
     batch = (t[:8], y[:8])
     grads = {}
-    for gradient in ("direct", "adjoint", "deq"):
+    for gradient, parallel in (("direct", False), ("adjoint", False), ("deq", None), ("direct", True),
+                               ("adjoint", True)):
         torch.manual_seed(0)
-        model = fraczoo.create_model("neural_fode", hidden=16, per_dim_alpha=per_dim, gradient=gradient)
+        model = fraczoo.create_model("neural_fode", hidden=16, per_dim_alpha=per_dim, gradient=gradient,
+                                     parallel=parallel)
         loss = model.training_step(batch, 0)
-        grads[gradient] = torch.autograd.grad(loss, list(model.parameters()))
-    for gradient in ("adjoint", "deq"):
-        for a, b in zip(grads["direct"], grads[gradient]):
+        grads[gradient, parallel] = torch.autograd.grad(loss, list(model.parameters()))
+    for key in grads:
+        for a, b in zip(grads["direct", False], grads[key]):
             assert torch.allclose(a, b, rtol=1e-3, atol=1e-5)
-    alpha_grad = grads["direct"][-1]
+    alpha_grad = grads["direct", False][-1]
     assert alpha_grad.shape == ((2,) if per_dim else ()) and bool((alpha_grad != 0).all())
+
+
+def test_solve_field_is_the_backbone():
+    torch.manual_seed(0)
+    model = fraczoo.create_model("neural_fode", hidden=8, depth=2)
+    field = model.backbone.solve_field()
+    t = torch.tensor(0.3)
+    for y in (torch.randn(5, 2), torch.randn(3, 5, 2), torch.randn(2)):
+        assert torch.equal(field(t, y), model.backbone(t, y))
 
 
 def fit_briefly(model, dm, epochs, root):

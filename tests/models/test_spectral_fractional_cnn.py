@@ -100,8 +100,9 @@ def test_finetune_starts_from_the_pretrained_backbone_with_a_new_head():
     if "spectral_fractional_cnn.fields" not in fraczoo.list_pretrained():
         pytest.skip("no pretrained weights in the catalogue")
     source = fraczoo.load_pretrained("spectral_fractional_cnn.fields")
+    architecture = {k: source.hparams[k] for k in ("block", "channels", "kernel_size", "alpha_init", "hidden")}
     tuned = fraczoo.create_model("spectral_fractional_cnn", task="classification", num_outputs=10, padding="zero",
-                                 init_weights="spectral_fractional_cnn.fields")
+                                 init_weights="spectral_fractional_cnn.fields", **architecture)
     for (name, a), b in zip(source.backbone.state_dict().items(), tuned.backbone.state_dict().values()):
         assert torch.equal(a, b), name
     assert tuned.head[-1].out_features == 10
@@ -118,3 +119,83 @@ def test_shipped_configs_parse(tmp_path):
         cli = make_cli([*(a for name in names for a in ("--config", str(root / name))), "--trainer.logger=false",
                                f"--trainer.default_root_dir={tmp_path}"], run=False)
         assert isinstance(cli.model, L.LightningModule)
+
+
+HYBRID = dict(block="hybrid", channels=[4, 6], hidden=8, alpha_init=[0.2, 1.8])
+
+
+def test_hybrid_block_shapes_orders_and_logging(tmp_path):
+    model = fraczoo.create_model("spectral_fractional_cnn", **HYBRID)
+    assert model(torch.randn(3, 1, 16, 16)).shape == (3,)
+    orders = model.backbone.blocks[0].alpha().detach().flatten()
+    torch.testing.assert_close(orders, torch.linspace(0.2, 1.8, 4))
+    classifier = fraczoo.create_model("spectral_fractional_cnn", task="classification", num_outputs=10,
+                                      padding="zero", **HYBRID)
+    assert classifier(torch.randn(2, 1, 16, 16)).shape == (2, 10)
+    dm = fraczoo.create_datamodule("spectral_fractional_cnn", size=16, train_size=32, val_size=16, test_size=16,
+                                   batch_size=16, fresh_train=True)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        default_root_dir=tmp_path)
+    trainer.fit(fraczoo.create_model("spectral_fractional_cnn", warmup_steps=1, **HYBRID), dm)
+    assert {"val_mae", "alpha/stage0", "alpha/stage1"} <= set(trainer.callback_metrics)
+
+
+def test_hybrid_backbone_moves_from_periodic_fields_to_zero_padded_images(tmp_path):
+    """Fine-tuning start: the hybrid backbone's weights do not depend on the padding or the head."""
+    from fraczoo.models._weights import save_weights
+
+    source = fraczoo.create_model("spectral_fractional_cnn", **HYBRID)
+    path = tmp_path / "fields.pt"
+    save_weights(source, path)
+    tuned = fraczoo.create_model("spectral_fractional_cnn", task="classification", num_outputs=10, padding="zero",
+                                 init_weights=str(path), **HYBRID)
+    for (name, a), b in zip(source.backbone.state_dict().items(), tuned.backbone.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_weights_from_before_the_hybrid_block_load_as_the_spectral_block(tmp_path):
+    """A weights file whose hyperparameters predate block / kernel_size / warmup_steps builds the original
+    architecture (block='spectral' stays the default) and loads strictly."""
+    from fraczoo.models._weights import _payload_checksum, save_weights
+
+    model = fraczoo.create_model("spectral_fractional_cnn", channels=[4], hidden=8)
+    path = tmp_path / "old.pt"
+    save_weights(model, path)
+    payload = torch.load(path, weights_only=True)
+    for key in ("block", "kernel_size", "warmup_steps"):
+        del payload["hparams"][key]
+    payload["checksum"] = _payload_checksum(payload)
+    torch.save(payload, path)
+    loaded = fraczoo.create_model("spectral_fractional_cnn", pretrained=str(path))
+    assert loaded.hparams.block == "spectral"
+    x = torch.randn(2, 1, 8, 8)
+    torch.testing.assert_close(loaded.eval()(x), model.eval()(x))
+
+
+def test_fresh_training_fields_are_new_every_epoch_and_reproducible():
+    from fraczoo.datamodules.fractional_fields import FreshFields
+
+    dm = fraczoo.create_datamodule("spectral_fractional_cnn", size=8, train_size=4, batch_size=4, fresh_train=True)
+    dm.setup()
+    assert "train" not in dm.splits
+    loader = dm.train_dataloader()
+    batches = []
+    for epoch in (0, 1, 0):
+        loader.sampler.set_epoch(epoch)
+        batches.append(next(iter(loader)))
+    assert torch.equal(batches[0][0], batches[2][0]) and not torch.equal(batches[0][0], batches[1][0])
+    x, hurst = FreshFields(8, (0.1, 0.9), seed=0)[5]
+    assert x.shape == (1, 8, 8) and 0.1 <= float(hurst) <= 0.9
+    torch.testing.assert_close(x.std(), torch.tensor(1.0), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(block="hybrid", directional=True), "directional"),
+    (dict(block="dense"), "block must be one of"),
+    (dict(alpha_init=[0.2, 1.0]), "alpha_init must be a number for block='spectral'"),
+    (dict(block="hybrid", kernel_size=4), "kernel_size must be an odd"),
+    (dict(warmup_steps=-1), "warmup_steps"),
+])
+def test_hybrid_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fraczoo.create_model("spectral_fractional_cnn", **kwargs)

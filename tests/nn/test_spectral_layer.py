@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from fraczoo.nn import SpectralFractionalConv2d
+from fraczoo.nn import FractionalHybridConv2d, SpectralFractionalConv2d
 from fraczoo.ops import fractional_laplacian
 
 
@@ -49,15 +49,24 @@ def test_zero_padding_matches_the_operator():
     torch.testing.assert_close(block(x).detach(), expected)
 
 
+GRADCHECK_BLOCKS = {
+    "spectral": (lambda padding: SpectralFractionalConv2d(2, 2, alpha_init=0.8, padding=padding, directional=True),
+                 ("alpha.raw", "alpha_x.raw", "alpha_y.raw")),
+    "hybrid": (lambda padding: FractionalHybridConv2d(2, 2, alpha_init=(0.6, 1.4), padding=padding),
+               ("alpha.raw", "mix.weight", "local.weight")),
+}
+
+
 @pytest.mark.parametrize("padding", ["periodic", "zero"])
-def test_gradcheck_input_and_orders(padding):
+@pytest.mark.parametrize("kind", sorted(GRADCHECK_BLOCKS))
+def test_gradcheck_input_and_orders(kind, padding):
     torch.manual_seed(0)
-    block = SpectralFractionalConv2d(2, 2, alpha_init=0.8, padding=padding, directional=True).double()
-    x = torch.randn(1, 2, 6, 6, dtype=torch.float64, requires_grad=True)
-    names = ("alpha.raw", "alpha_x.raw", "alpha_y.raw")
-    raws = [block.get_parameter(name).detach().clone().requires_grad_(True) for name in names]
+    build, names = GRADCHECK_BLOCKS[kind]
+    block = build(padding).double()
+    x = torch.randn(1, 2, 5, 6, dtype=torch.float64, requires_grad=True)
+    params = [block.get_parameter(name).detach().clone().requires_grad_(True) for name in names]
 
-    def f(x, *raw):
-        return functional_call(block, dict(zip(names, raw)), (x,))
+    def f(x, *values):
+        return functional_call(block, dict(zip(names, values)), (x,))
 
-    assert torch.autograd.gradcheck(f, (x, *raws))
+    assert torch.autograd.gradcheck(f, (x, *params))

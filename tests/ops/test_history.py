@@ -404,6 +404,7 @@ def test_float32(op, a):
     assert alpha32.grad.dtype == torch.float32 and torch.isfinite(alpha32.grad)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("op,a", OPERATORS)
 def test_cuda_matches_cpu(op, a):

@@ -320,6 +320,7 @@ def test_per_channel_alpha_tensor():
     torch.testing.assert_close(tensor0d, stochastic_caputo(y, 0.5, dt, 5, generator=gen(1)))
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_cuda(sampler):

@@ -184,6 +184,7 @@ def test_python_number_and_empty():
     assert mittag_leffler(torch.zeros(0, 3), 0.5).shape == (0, 3)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu():
     z = torch.linspace(-100, 10, 1000, dtype=F64)

@@ -192,6 +192,7 @@ def test_float64_input_with_float32_alpha_gets_float32_alpha_gradient():
     assert alpha.grad.dtype == torch.float32 and torch.isfinite(alpha.grad)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():
     torch.manual_seed(6)

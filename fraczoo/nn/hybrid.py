@@ -1,0 +1,191 @@
+"""A global fractional operator beside a local convolution, FNO-style, and a log band-energy readout.
+
+:class:`FractionalHybridConv2d` is y = (-Delta)^(alpha_c/2) (W x)_c + (K * x)_c: a 1x1 channel mix W
+followed by one learnable fractional Laplacian per *output* channel (FFT engine,
+:func:`fraczoo.ops.fractional_laplacian`), plus a small spatial convolution K (3x3 by default). This is
+the Fourier neural operator's layer y = F^-1(R F x) + W x (Li et al., "Fourier neural operator for
+parametric PDEs", ICLR 2021) with the dense spectral weights R(k) replaced by the two-parameter-per-channel
+power law R_c(k) = |k|^alpha_c W_c, and the 1x1 local path widened to K: the global part sees power laws
+across all scales (rough fields), the local part edges and strokes (natural images). Orders are learned
+in (0, 2) (:class:`~fraczoo.nn.order.FractionalOrder`); since the orders act after the mix, a one-channel
+input already gets one order per output channel.
+
+:class:`LogEnergyPool2d` reads out log mean_p y_c(p)^2 per channel. For a filter y_c = h_c * x of a
+stationary Gaussian field this is log sum_k |h_c(k)|^2 I(k), a band energy of the periodogram I; for the
+fields of :mod:`fraczoo.datamodules.fractional_fields` the exact profile likelihood of the Hurst exponent
+is -M/2 log sum_k |k|^(2H+2) I(k) + const (:mod:`fraczoo.datamodules.hurst_estimators`), i.e. such a log
+energy with h_c(k) = |k|^(H+1), so these features carry the likelihood itself.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from fraczoo._checks import check_choice, check_input, check_int, check_int_list, check_open_interval, check_real
+from fraczoo.nn.order import FractionalOrder
+from fraczoo.ops.spectral import PADDINGS, fractional_laplacian
+
+
+def check_image_input(x: Tensor, channels: int, like: Tensor) -> Tensor:
+    """A (batch, channels, height, width) or (channels, height, width) image tensor, height, width >= 2."""
+    check_input(x, "x", like)
+    if x.ndim not in (3, 4) or x.shape[-3] != channels or min(x.shape[-2:]) < 2:
+        raise ValueError(f"x must have shape (batch, {channels}, height, width) or ({channels}, height, width) "
+                         f"with height, width >= 2 (in_channels={channels}), got {tuple(x.shape)}")
+    return x
+
+
+def spread_order(alpha_init: float | Sequence[float], channels: int, *, learnable: bool = True) -> FractionalOrder:
+    """A per-channel order in (0, 2) of shape (channels, 1, 1): ``alpha_init`` for every channel, or
+    evenly spaced from low to high for a pair (low, high)."""
+    if isinstance(alpha_init, Sequence) and not isinstance(alpha_init, str):
+        if len(alpha_init) != 2:
+            raise ValueError(f"alpha_init must be a number or a pair (low, high), got {alpha_init!r}")
+        low, high = (check_open_interval(v, "alpha_init", 0.0, 2.0) for v in alpha_init)
+        if low > high:
+            raise ValueError(f"alpha_init (low, high) needs low <= high, got {tuple(alpha_init)}")
+        order = FractionalOrder(low, low=0.0, high=2.0, shape=(channels, 1, 1), learnable=learnable)
+        values = torch.linspace(low, high, channels, dtype=torch.float64) if channels > 1 else \
+            torch.tensor([0.5 * (low + high)], dtype=torch.float64)
+        with torch.no_grad():
+            order.raw.copy_(torch.logit(values / 2.0).reshape(channels, 1, 1))
+        return order
+    check_open_interval(alpha_init, "alpha_init", 0.0, 2.0)
+    return FractionalOrder(alpha_init, low=0.0, high=2.0, shape=(channels, 1, 1), learnable=learnable)
+
+
+class FractionalHybridConv2d(nn.Module):
+    """y_c = (-Delta)^(alpha_c/2) (W x)_c + (K * x)_c + b_c, a learnable order alpha_c in (0, 2) per output
+    channel, W a 1x1 mix, K a ``kernel_size`` x ``kernel_size`` convolution with bias b.
+
+    ``padding="periodic"``: the image is a torus for both branches (circular padding for K); ``"zero"``:
+    zero padding for both (the fractional part pads to twice the size, see ``fractional_laplacian``).
+    ``alpha_init``: one order for every channel, or a pair (low, high): orders spread evenly over the
+    output channels, so that from the first step the channels see the spectrum at different slopes.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, kernel_size: int = 3,
+                 alpha_init: float | Sequence[float] = 0.5, padding: str = "periodic", learn_alpha: bool = True):
+        super().__init__()
+        self.in_channels = check_int(in_channels, "in_channels")
+        self.out_channels = check_int(out_channels, "out_channels")
+        self.kernel_size = check_int(kernel_size, "kernel_size")
+        if kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be an odd int >= 1 (same-size output), got {kernel_size}")
+        self.padding = check_choice(padding, "padding", PADDINGS)
+        self.alpha = spread_order(alpha_init, out_channels, learnable=learn_alpha)
+        # no bias: a constant is the zero mode, which the fractional Laplacian (alpha > 0) removes anyway
+        self.mix = nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False)
+        self.local = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2,
+                               padding_mode="circular" if padding == "periodic" else "zeros")
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_image_input(x, self.in_channels, self.local.weight)
+        mixed = self.mix(x)
+        return fractional_laplacian(mixed, self.alpha(), dims=(-2, -1), padding=self.padding) + self.local(x)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"padding={self.padding!r}")
+
+
+class LogEnergyPool2d(nn.Module):
+    """(B, C, H, W) -> (B, C): log(mean over the H x W pixels of x^2 + eps), per channel (module docstring)."""
+
+    def __init__(self, eps: float = 1e-6):
+        super().__init__()
+        self.eps = check_real(eps, "eps", 0.0, lo_open=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor) or x.ndim != 4:
+            raise ValueError(f"x must be a tensor of shape (batch, channels, height, width), got "
+                             f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+        return torch.log(x.square().mean(dim=(-2, -1)) + self.eps)
+
+    def extra_repr(self) -> str:
+        return f"eps={self.eps:g}"
+
+
+class RunningStandardization(nn.Module):
+    """(B, F) -> (B, F): y = (x - m) / sqrt(v + eps), m and v exponential moving averages (weight
+    ``momentum``) of the batch means and variances of x over the training batches before the current one
+    (the first batch starts them with its own); fixed in eval.
+
+    Unlike BatchNorm, one sample's output does not depend on the other samples of its batch and no
+    gradient flows through the statistics: BatchNorm's batch statistics rescale every feature by a
+    random factor each step (about 1/sqrt(2 B), 13% at B = 32), a noise that a regression head needing
+    a precision of a few percent cannot average out.
+    """
+
+    def __init__(self, features: int, *, momentum: float = 0.01, eps: float = 1e-5):
+        super().__init__()
+        self.features = check_int(features, "features")
+        self.momentum = check_real(momentum, "momentum", 0.0, 1.0, lo_open=True, hi_open=False)
+        self.eps = check_real(eps, "eps", 0.0, lo_open=True)
+        self.register_buffer("running_mean", torch.zeros(features))
+        self.register_buffer("running_var", torch.ones(features))
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor) or x.ndim != 2 or x.shape[1] != self.features:
+            raise ValueError(f"x must be a tensor of shape (batch, {self.features}), got "
+                             f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+        first = self.training and int(self.num_batches_tracked) == 0
+        if first:
+            self._update(x, 1.0)
+        out = (x - self.running_mean) / torch.sqrt(self.running_var + self.eps)
+        if self.training and not first:  # after use: the batch never normalises itself
+            self._update(x, self.momentum)
+        return out
+
+    @torch.no_grad()
+    def _update(self, x: Tensor, weight: float) -> None:
+        self.running_mean.lerp_(x.mean(0).to(self.running_mean.dtype), weight)
+        self.running_var.lerp_(x.var(0, unbiased=False).to(self.running_var.dtype), weight)
+        self.num_batches_tracked += 1
+
+    def extra_repr(self) -> str:
+        return f"{self.features}, momentum={self.momentum:g}, eps={self.eps:g}"
+
+
+class FractionalHybridEncoder(nn.Module):
+    """Image -> feature vector: stages [FractionalHybridConv2d -> BatchNorm -> GELU -> 2x2 average pool],
+    then the log band energies (:class:`LogEnergyPool2d`) of every stage's block output beside the global
+    mean of the last stage, standardised: (B, in_channels, H, W) -> (B, ``out_features``),
+    ``out_features`` = sum(channels) + channels[-1].
+
+    The energies carry the second-order (spectral) statistics that identify a rough field's scaling; the
+    mean of the last stage carries the shapes that identify an object. A final
+    :class:`RunningStandardization` puts both on one scale for the head (log energies of differently
+    ordered channels differ by several units) without BatchNorm's batch noise.
+    """
+
+    def __init__(self, in_channels: int, channels: Sequence[int], *, kernel_size: int = 3,
+                 alpha_init: float | Sequence[float] = 0.5, padding: str = "periodic"):
+        super().__init__()
+        check_int(in_channels, "in_channels")
+        channels = check_int_list(channels, "channels")
+        self.blocks, self.stages = nn.ModuleList(), nn.ModuleList()
+        prev = in_channels
+        for width in channels:
+            self.blocks.append(FractionalHybridConv2d(prev, width, kernel_size=kernel_size, alpha_init=alpha_init,
+                                                      padding=padding))
+            self.stages.append(nn.Sequential(nn.BatchNorm2d(width), nn.GELU(), nn.AvgPool2d(2)))
+            prev = width
+        self.energy = LogEnergyPool2d()
+        self.out_features = sum(channels) + prev
+        self.norm = RunningStandardization(self.out_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor) or x.ndim != 4:
+            raise ValueError(f"x must be a tensor of shape (batch, channels, height, width), got "
+                             f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+        features = []
+        for block, stage in zip(self.blocks, self.stages):
+            y = block(x)
+            features.append(self.energy(y))
+            x = stage(y)
+        features.append(x.mean(dim=(-2, -1)))
+        return self.norm(torch.cat(features, dim=1))
