@@ -56,8 +56,8 @@ def test_wandb_fragment_tracks_monitors_offline(tmp_path):
     run_dir = Path(re.search(r"W&B run \(offline\): (\S+)", out.stdout).group(1))
     records = next(run_dir.glob("*.wandb")).read_bytes()
     # the run file is a log of protobuf records; metric and config keys are stored as plain UTF-8 there
-    for key in (b"val_loss", b"grad_var/all", b"grad_var/noise_scale", b"alpha/backbone.0.alpha/mean",
-                b"alpha/backbone.0.alpha/std", b"alpha_init"):
+    for key in (b"val_loss", b"grad_var/all", b"grad_var/noise_scale", b"alpha/backbone.blocks.0.alpha/mean",
+                b"alpha/backbone.blocks.0.alpha/std", b"alpha_init"):
         assert key in records, key
 
 
@@ -103,7 +103,9 @@ def test_init_weights_sets_the_backbone_unless_resuming(tmp_path):
     import fraczoo
     from fraczoo.cli import make_cli
 
-    source = fraczoo.create_model("spectral_fractional_cnn", channels=[16, 32], alpha_init=0.7)
+    # the shipped config's architecture, other starting orders
+    source = fraczoo.create_model("spectral_fractional_cnn", block="hybrid", channels=[8, 16], kernel_size=3,
+                                  alpha_init=0.7)
     weights = tmp_path / "w.pt"
     fraczoo.save_pretrained(source, weights)
     args = ["--config", str(CONFIG), "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}"]
@@ -111,7 +113,8 @@ def test_init_weights_sets_the_backbone_unless_resuming(tmp_path):
     for key, value in source.backbone.state_dict().items():
         assert torch.equal(cli.model.backbone.state_dict()[key], value), key
     fresh = make_cli(args, run=False).model
-    assert not torch.equal(fresh.backbone.state_dict()["0.alpha.raw"], source.backbone.state_dict()["0.alpha.raw"])
+    key = "blocks.0.alpha.raw"
+    assert not torch.equal(fresh.backbone.state_dict()[key], source.backbone.state_dict()[key])
     with pytest.raises(ValueError, match="backbone"):
         make_cli([*args, "--model.init_args.channels=[8]", f"--init_weights={weights}"], run=False)
 

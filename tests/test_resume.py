@@ -9,7 +9,7 @@ from tests.test_cli import CONFIG, run_cli
 
 # 256 training images / batch 64 = 4 steps per epoch; the kill comes at global step 6, mid epoch 1
 ARGS = ["--config", str(CONFIG), "--trainer.max_epochs=3", "--trainer.logger=false", "--data.size=16",
-        "--data.train_size=256", "--data.val_size=32", "--data.test_size=32"]
+        "--data.train_size=256", "--data.val_size=32", "--data.test_size=32", "--data.batch_size=64"]
 
 
 def final_state(root):
