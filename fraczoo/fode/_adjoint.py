@@ -33,6 +33,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from fraczoo.fode._errors import SolverError
 from fraczoo.fode._history import OnlineHistory
 from fraczoo.fode._implicit_grad import correlate, reduce_to_orders, solve_with_sweep
 from fraczoo.fode._parallel import parallel_forward
@@ -81,7 +82,7 @@ def _solve_adjoint_corrector(step: _StepVJP, rhs: Tensor, w0: Tensor, opts) -> t
         mu = new
         if err <= bound:
             return mu, it
-    raise RuntimeError(f"the adjoint corrector did not converge at step {step.n} within "
+    raise SolverError(f"the adjoint corrector did not converge at step {step.n} within "
                        f"max_iter={opts.max_iter} iterations (last update {err:.3g}); use a smaller "
                        "step, a larger max_iter, or implicit='newton'")
 

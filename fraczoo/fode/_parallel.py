@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fraczoo.fode._errors import SolverError
 from fraczoo.fode._history import OnlineHistory
 from fraczoo.fode._problem import Problem
 from fraczoo.fode._schemes import Scheme
@@ -201,7 +202,7 @@ def solve_windows(kernel: Tensor, base: Tensor, make_signal: Callable[[int, int]
             evals += L * err.sweeps
             if not opts.adaptive or L == 1:
                 fallback = "" if opts.gradient == "deq" else ", or parallel=False"
-                raise RuntimeError(f"the parallel-in-time fixed-point iteration on steps [{a + 1}, {b + 1}) "
+                raise SolverError(f"the parallel-in-time fixed-point iteration on steps [{a + 1}, {b + 1}) "
                                    f"{err}; use a smaller window, a larger max_iter, adaptive=True{fallback}"
                                    ) from None
             size = 1 << ((L - 1).bit_length() - 1)  # the largest power of two below L

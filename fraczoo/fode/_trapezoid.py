@@ -19,14 +19,15 @@ import math
 import torch
 from torch import Tensor
 
+from fraczoo.fode._errors import SolverError
 from fraczoo.fode._history import Trajectory
 from fraczoo.fode._history import history as make_history
 from fraczoo.fode._problem import Problem, dense_jacobian
 from fraczoo.fode._schemes import Scheme
 
 
-def _not_converged(what: str, n: int, max_iter: int, err: float) -> RuntimeError:
-    return RuntimeError(f"{what} did not converge at step {n} within max_iter={max_iter} iterations "
+def _not_converged(what: str, n: int, max_iter: int, err: float) -> SolverError:
+    return SolverError(f"{what} did not converge at step {n} within max_iter={max_iter} iterations "
                         f"(last update {err:.3g}); use a smaller step, a larger max_iter, or "
                         "implicit='newton' for stiff problems")
 

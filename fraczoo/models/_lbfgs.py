@@ -3,6 +3,13 @@ from __future__ import annotations
 
 import torch
 
+from fraczoo.fode import SolverError
+
+# the loss reported for a line-search trial point where the ODE solve fails: far above any real loss and
+# finite (torch's cubic interpolation needs finite values), with a zero gradient, so the strong-Wolfe
+# search shrinks the step (to at most a tenth, by its insufficient-progress rule) instead of the fit stopping
+_FAILED_TRIAL = 1e30
+
 
 class RootLBFGS(torch.optim.LBFGS):
     """``torch.optim.LBFGS`` (strong-Wolfe line search) minimising sqrt(L) for the closure's loss L >= 0.
@@ -20,6 +27,10 @@ class RootLBFGS(torch.optim.LBFGS):
     The stopping tolerances on the gradient and on changes of the loss are absolute too, so they default to
     0 here: the caller's budget (epochs, ``max_iter`` per step) ends the fit, not a threshold that a fit to
     noise-free data crosses long before it converges.
+
+    A trial point of the line search where the ODE solver does not converge (``fraczoo.fode.SolverError``)
+    counts as a very large loss with zero gradient, so the search steps back; a failure at the step's
+    starting parameters is raised, since there is nothing to step back to.
     """
 
     def __init__(self, params, *, max_iter: int = 20, history_size: int = 50, tolerance_grad: float = 0.0,
@@ -32,8 +43,21 @@ class RootLBFGS(torch.optim.LBFGS):
         if closure is None:
             raise ValueError("RootLBFGS needs a closure that evaluates the loss and its gradient")
 
+        evaluations = 0
+
         def root_closure():
-            loss = closure()
+            nonlocal evaluations
+            evaluations += 1
+            try:
+                loss = closure()
+            except SolverError:
+                if evaluations == 1:
+                    raise
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        if p.grad is not None:
+                            p.grad.zero_()
+                return torch.tensor(_FAILED_TRIAL)
             root = loss.detach().clamp_min(self.floor).sqrt()
             for group in self.param_groups:
                 for p in group["params"]:

@@ -187,6 +187,34 @@ def test_root_lbfgs_needs_a_closure():
         RootLBFGS([torch.zeros(1, requires_grad=True)]).step(None)
 
 
+def test_root_lbfgs_steps_back_from_trial_points_where_the_solver_fails():
+    # the loss (x - 1)^2 has its minimum at 1, but the "solver" fails beyond 0.3: the line search must step
+    # back to parameters where it converges and still lower the loss; a failure at the start is raised
+    from fraczoo.fode import SolverError
+    from fraczoo.models._lbfgs import RootLBFGS
+
+    x = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = RootLBFGS([x])
+    trials = []
+
+    def closure():
+        opt.zero_grad()
+        trials.append(float(x.detach()))
+        if trials[-1] > 0.3:
+            raise SolverError("the corrector did not converge")
+        loss = (x - 1).pow(2).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        opt.step(closure)
+    assert any(t > 0.3 for t in trials)  # the search did try a failing point
+    assert 0.2 < float(x) <= 0.3  # and ended where the solve works, lower than at the start (loss 1)
+    x.data.fill_(0.5)
+    with pytest.raises(SolverError):
+        opt.step(closure)
+
+
 def test_lbfgs_option_trains_full_batch_in_lightning(tmp_path):
     L.seed_everything(0)
     model = fraczoo.create_model("neural_fode", hidden=16, optimizer="lbfgs")
