@@ -184,6 +184,16 @@ def check_input(x, name: str, like: Tensor) -> Tensor:
     return x
 
 
+def check_image_input(x, channels: int, like: Tensor) -> Tensor:
+    """A layer's image input: ``check_input``, shaped (batch, channels, height, width) or (channels, height,
+    width) with height, width >= 2."""
+    check_input(x, "x", like)
+    if x.ndim not in (3, 4) or x.shape[-3] != channels or min(x.shape[-2:]) < 2:
+        raise ValueError(f"x must have shape (batch, {channels}, height, width) or ({channels}, height, width) "
+                         f"with height, width >= 2 (in_channels={channels}), got {tuple(x.shape)}")
+    return x
+
+
 def as_alpha_tensor(alpha, like: Tensor) -> Tensor:
     """``alpha`` as a tensor of ``like``'s dtype and device, keeping its autograd graph."""
     if isinstance(alpha, Tensor):

@@ -23,18 +23,16 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from fraczoo._checks import check_choice, check_input, check_int, check_int_list, check_open_interval, check_real
+from fraczoo._checks import (check_choice, check_image_input, check_int, check_int_list, check_open_interval,
+                             check_real)
 from fraczoo.nn.order import FractionalOrder
 from fraczoo.ops.spectral import PADDINGS, fractional_laplacian
 
 
-def check_image_input(x: Tensor, channels: int, like: Tensor) -> Tensor:
-    """A (batch, channels, height, width) or (channels, height, width) image tensor, height, width >= 2."""
-    check_input(x, "x", like)
-    if x.ndim not in (3, 4) or x.shape[-3] != channels or min(x.shape[-2:]) < 2:
-        raise ValueError(f"x must have shape (batch, {channels}, height, width) or ({channels}, height, width) "
-                         f"with height, width >= 2 (in_channels={channels}), got {tuple(x.shape)}")
-    return x
+def _check_batch_of_images(x) -> None:
+    if not isinstance(x, Tensor) or x.ndim != 4:
+        raise ValueError(f"x must be a tensor of shape (batch, channels, height, width), got "
+                         f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
 
 
 def spread_order(alpha_init: float | Sequence[float], channels: int, *, learnable: bool = True) -> FractionalOrder:
@@ -99,9 +97,7 @@ class LogEnergyPool2d(nn.Module):
         self.eps = check_real(eps, "eps", 0.0, lo_open=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor) or x.ndim != 4:
-            raise ValueError(f"x must be a tensor of shape (batch, channels, height, width), got "
-                             f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+        _check_batch_of_images(x)
         return torch.log(x.square().mean(dim=(-2, -1)) + self.eps)
 
     def extra_repr(self) -> str:
@@ -179,9 +175,7 @@ class FractionalHybridEncoder(nn.Module):
         self.norm = RunningStandardization(self.out_features)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor) or x.ndim != 4:
-            raise ValueError(f"x must be a tensor of shape (batch, channels, height, width), got "
-                             f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+        _check_batch_of_images(x)
         features = []
         for block, stage in zip(self.blocks, self.stages):
             y = block(x)

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fraczoo._checks import check_choice, check_input, check_int, check_open_interval
+from fraczoo._checks import check_choice, check_image_input, check_int, check_open_interval
 from fraczoo.nn.order import FractionalOrder
 from fraczoo.ops.spectral import PADDINGS, fractional_laplacian, spectral_derivative
 
@@ -45,11 +45,7 @@ class SpectralFractionalConv2d(nn.Module):
         self.skip = nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_input(x, "x", self.skip.weight)
-        if x.ndim not in (3, 4) or x.shape[-3] != self.in_channels or min(x.shape[-2:]) < 2:
-            raise ValueError(f"x must have shape (batch, {self.in_channels}, height, width) or "
-                             f"({self.in_channels}, height, width) with height, width >= 2 "
-                             f"(in_channels={self.in_channels}), got {tuple(x.shape)}")
+        check_image_input(x, self.in_channels, self.skip.weight)
         frac = fractional_laplacian(x, self.alpha(), dims=(-2, -1), padding=self.padding)
         if self.directional:
             height, width = x.shape[-2:]
