@@ -6,7 +6,8 @@ holds this rank's local gradient (of the mean loss over its own batch), and afte
 average over ranks: the small-batch and big-batch gradients of McCandlish et al. (2018) for free.
 The hook does what DDP's default hook does (divide by the world size, all-reduce the sum) and records
 per parameter the squared norms |g_rank|^2 before and |g_avg|^2 after it, a few fused operations per
-bucket and no extra pass; ``finish`` then all-reduces the (#parameters + 1) numbers of the step.
+bucket and no extra pass. The last bucket of a step carries this rank's (#parameters + 2) numbers in
+its own all-reduce, so their mean over ranks arrives with the gradient and no second collective runs.
 """
 from __future__ import annotations
 
@@ -24,18 +25,28 @@ class GradientNormHook:
     """State of the communication hook; ``register`` it on a ``DistributedDataParallel`` module.
 
     ``params``: the parameters whose norms are recorded (others in a bucket are ignored). ``active``:
-    record this backward pass (the all-reduce runs either way).
+    record this backward pass (the all-reduce runs either way). ``inv_batch``: 1/b, this rank's batch
+    size for the step, set by the caller before the backward pass.
+
+    A step's numbers go to ``sums``, a (2, #params + 2) tensor: per parameter, then a column that
+    collects the parameters not monitored, then 1/b. Row 0 holds |g_rank|^2 until the last bucket's
+    all-reduce replaces it by its mean over ranks; row 1 holds |g_avg|^2. The hook runs once per bucket
+    and step between two long stretches of other work, when every torch call is a cold one (5-50 us on
+    CPU), so it makes few: three per bucket and side, two more for the last bucket, one per step.
     """
 
     def __init__(self, params: list[Tensor], device: torch.device, process_group=None):
         self.index = {id(p): i for i, p in enumerate(params)}
         self.group = process_group
         self.world = dist.get_world_size(process_group)
-        # one slot per parameter, and a last one that collects the parameters not monitored
-        self.local_sq = torch.zeros(len(params) + 1, dtype=torch.float64, device=device)
-        self.mean_sq = torch.zeros_like(self.local_sq)
-        self.layouts: dict[tuple, _BucketLayout] = {}
+        # a parameter's squared norm is one number from one bucket, so the bucket's own precision (at least
+        # float32) loses nothing; only the unmonitored column sums over buckets
+        dtype = torch.promote_types(params[0].dtype if params else torch.float32, torch.float32)
+        self.width = len(params) + 2
+        self.sums = torch.zeros(2, self.width, dtype=dtype, device=device)
         self.buckets = 0
+        self.inv_batch = 0.0
+        self.layouts: dict[tuple, _BucketLayout] = {}
         self.active = True
 
     def register(self, ddp_module) -> None:
@@ -54,12 +65,36 @@ class GradientNormHook:
             layout = self.layouts[key] = _BucketLayout(self, params, bucket.buffer().device)
         return layout
 
-    def take(self) -> tuple[Tensor, Tensor, int]:
-        """(per parameter, summed over this backward: |g_rank|^2, |g_avg|^2; buckets seen), and reset."""
-        out = (self.local_sq[:-1].clone(), self.mean_sq[:-1].clone(), self.buckets)
-        self.local_sq.zero_()
-        self.mean_sq.zero_()
-        self.buckets = 0
+    def before(self, bucket, buffer: Tensor) -> tuple[Tensor, "_BucketLayout | None"]:
+        """Add |g_rank|^2 of ``bucket``'s parameters to row 0 of ``sums``; the tensor to all-reduce: the
+        bucket's ``buffer``, and after it for the last bucket of the step row 0 with 1/b."""
+        if not self.active:
+            return buffer, None
+        layout, sums = self.layout(bucket), self.sums
+        layout.add_squared_norms(buffer, sums[0])
+        self.buckets += 1
+        if not bucket.is_last():
+            return buffer, layout
+        # DDP hands over the buckets in index order, so every other bucket's norms are in row 0 by now
+        sums[0, -1] = self.inv_batch
+        return torch.cat([buffer.to(sums.dtype), sums[0]]), layout
+
+    def after(self, reduced: Tensor, layout: "_BucketLayout", buffer: Tensor) -> Tensor:
+        """Add |g_avg|^2 to row 1 of ``sums`` (for the last bucket, also keep the mean of row 0 over the
+        ranks that came after the gradients); the averaged gradients, for DDP."""
+        size = buffer.numel()
+        if reduced.numel() > size:
+            self.sums[0] = reduced[size:]
+            reduced = reduced[:size].to(buffer.dtype)  # a view when the dtypes agree: DDP reads it as it is
+        layout.add_squared_norms(reduced, self.sums[1])
+        return reduced
+
+    def take(self) -> tuple[Tensor, int]:
+        """(``sums`` of this backward, the number of buckets seen), and start the next step's."""
+        out = (self.sums, self.buckets)
+        if self.buckets:
+            self.sums = torch.zeros_like(self.sums)
+            self.buckets = 0
         return out
 
 
@@ -69,7 +104,7 @@ class _BucketLayout:
     segment sum of the squared buffer."""
 
     def __init__(self, state: GradientNormHook, params: list[Tensor], device: torch.device):
-        other = state.local_sq.shape[0] - 1
+        other = state.width - 2
         self.sizes = [p.numel() for p in params]
         self.lengths = torch.tensor(self.sizes, dtype=torch.long, device=device)
         self.rows = torch.tensor([state.index.get(id(p), other) for p in params], dtype=torch.long, device=device)
@@ -79,24 +114,19 @@ class _BucketLayout:
             sums = torch.segment_reduce(flat.square(), "sum", lengths=self.lengths)
         else:  # large buckets: the fused multi-tensor norm reads the buffer once (2x faster on CPU)
             sums = torch.stack(torch._foreach_norm(torch.split(flat, self.sizes))).square()
-        out.index_add_(0, self.rows, sums.to(out.dtype))
+        out.index_add_(0, self.rows, sums if sums.dtype == out.dtype else sums.to(out.dtype))
 
 
 def _allreduce_with_norms(state: GradientNormHook, bucket):  # no annotations: DDP checks them as objects
-    """DDP's default all-reduce hook (divide by the world size, sum over ranks), recording the squared
-    norms of this rank's gradients before it and of the averaged gradients after it."""
+    """DDP's default all-reduce hook (divide by the world size, sum over ranks), with ``state.before``
+    and ``state.after`` around it."""
     buffer = bucket.buffer()
-    layout = state.layout(bucket) if state.active else None
-    if layout is not None:
-        layout.add_squared_norms(buffer, state.local_sq)
-        state.buckets += 1
-    buffer.div_(state.world)
-    future = dist.all_reduce(buffer, group=state.group, async_op=True).get_future()
+    sent, layout = state.before(bucket, buffer)
+    sent.div_(state.world)
+    future = dist.all_reduce(sent, group=state.group, async_op=True).get_future()
 
     def after(fut):
         reduced = fut.value()[0]
-        if layout is not None:
-            layout.add_squared_norms(reduced, state.mean_sq)
-        return reduced
+        return reduced if layout is None else state.after(reduced, layout, buffer)
 
     return future.then(after)

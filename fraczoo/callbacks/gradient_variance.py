@@ -48,14 +48,14 @@ time (``scripts/bench_callbacks.py`` measures it).
 ``mode="ddp_hook"`` (DDP only, at least 2 processes): no extra pass. Under DDP every rank's own gradient
 already is a small-batch gradient and the all-reduced one the big-batch gradient, so a DDP communication
 hook (``_ddp_hook.py``, registered on the strategy's ``DistributedDataParallel`` module at fit start)
-records |g_rank|^2 before and |g_avg|^2 after DDP's own all-reduce, and one all-reduce of (#parameters + 1)
-numbers per step collects the per-rank norms. The small batch is then a rank's whole batch for the step
-(b, times ``accumulate_grad_batches``; the harmonic mean over ranks if they differ), the big batch all
-ranks' (B = world size x b), K = world size; the same statistics and keys as above, every step by default
-(``every_n_steps=1``) at about zero extra cost. The gradients are those DDP averages: after any loss
-scaling by ``accumulate_grad_batches``, before clipping; with fp16 AMP the norms are divided by the
-grad scaler's scale^2. It cannot be combined with another communication hook (PowerSGD, fp16
-compression) and is not available on single-device or sharded strategies.
+records |g_rank|^2 before and |g_avg|^2 after DDP's own all-reduce; the last gradient bucket's all-reduce
+carries the (#parameters + 2) per-rank numbers, so no other collective runs. The small batch is then a
+rank's whole batch for the step (b, times ``accumulate_grad_batches``; the harmonic mean over ranks if they
+differ), the big batch all ranks' (B = world size x b), K = world size; the same statistics and keys as
+above, every step by default (``every_n_steps=1``) at about zero extra cost. The gradients are those DDP
+averages: after any loss scaling by ``accumulate_grad_batches``, before clipping; with fp16 AMP the norms
+are divided by the grad scaler's scale^2. It cannot be combined with another communication hook (PowerSGD,
+fp16 compression) and is not available on single-device or sharded strategies.
 """
 from __future__ import annotations
 
@@ -185,7 +185,6 @@ class GradientVarianceMonitor(Callback):
         self._hook: GradientNormHook | None = None
         self._hook_params: tuple[list[str], list[Tensor]] = ([], [])
         self._hook_groups: list[list[str]] | None = None
-        self._pending = None  # ddp_hook: (all-reduce work, its tensor, |g_avg|^2, trainer, module, step)
         self._rank_samples = 0  # samples this rank has seen in the current optimizer step (ddp_hook)
         self.ema: dict[str, dict[str, float]] = {}   # group -> {"trace", "signal", "count"}
         self.last_metrics: dict[str, float] = {}
@@ -257,6 +256,7 @@ class GradientVarianceMonitor(Callback):
         if self._hook is not None:  # ddp_hook: only count this rank's samples; the hook does the rest
             self._hook.active = step % self.every_n_steps == 0
             self._rank_samples += _first_size(batch) or 0
+            self._hook.inv_batch = 1.0 / self._rank_samples if self._rank_samples > 0 else math.inf
             return
         if self.mode != "micro_batch" or step % self.every_n_steps or step == self._last_step:
             return
@@ -273,33 +273,17 @@ class GradientVarianceMonitor(Callback):
         if self._hook is None:
             return
         samples, self._rank_samples = self._rank_samples, 0
-        local_sq, mean_sq, buckets = self._hook.take()
+        sums, buckets = self._hook.take()
         if not self._hook.active or buckets == 0 or trainer.global_step == self._last_step:
             return  # not a measured step, or several optimizers: the first one measures
         self._last_step = trainer.global_step
-        self._finish_ddp_step()  # the previous step's numbers have long arrived
         if samples <= 0:
             self._warn_once("batch", "could not find a batch dimension (no tensor in the batch); no statistics")
-        # this rank's |g_rank|^2 per parameter and 1/b, summed over ranks without waiting for it
-        summed = torch.cat([local_sq, local_sq.new_tensor([1.0 / samples if samples > 0 else math.inf])])
-        work = torch.distributed.all_reduce(summed, group=self._hook.group, async_op=True)
-        self._pending = (work, summed, mean_sq, trainer, pl_module, trainer.global_step)
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        self._finish_ddp_step()
-
-    def _finish_ddp_step(self) -> None:
-        """Statistics of the last DDP step measured (``mode="ddp_hook"``), once its all-reduce is done."""
-        if self._pending is None:
-            return
-        work, summed, mean_sq, trainer, pl_module, step = self._pending
-        self._pending = None
-        work.wait()
-        world = trainer.world_size
-        inv_b = float(summed[-1]) / world
-        scale = _grad_scale(trainer)
-        small = (summed[:-1] / world / scale ** 2).tolist()
-        big = (mean_sq / scale ** 2).tolist()
+        # row 0: the mean over ranks of |g_rank|^2 and of 1/b, which came with the last bucket's all-reduce
+        (*small, _, inv_b), (*big, _, _) = sums.tolist()  # one call: the numbers as Python floats
+        world, scale_sq = trainer.world_size, _grad_scale(trainer) ** 2
+        small = [x / scale_sq for x in small]
+        big = [x / scale_sq for x in big]
         if not (0 < inv_b < math.inf and all(map(math.isfinite, small + big))):
             return  # a rank without a batch size, or an fp16 overflow step that the scaler skips
         names, params = self._hook_params
@@ -310,7 +294,7 @@ class GradientVarianceMonitor(Callback):
                                    self._hook_groups)
         if metrics:
             self.last_metrics = metrics
-            log_to_loggers(trainer, metrics, step)
+            log_to_loggers(trainer, metrics, trainer.global_step)
 
     def measure(self, trainer, pl_module, batch, batch_idx: int = 0) -> dict[str, float]:
         """Measure the statistics on ``batch`` (all ranks must call it together) and update the EMAs."""
@@ -393,7 +377,6 @@ class GradientVarianceMonitor(Callback):
 
     # --- checkpointing ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        self._finish_ddp_step()  # a local wait: the all-reduce was started on every rank
         return {"ema": {g: dict(s) for g, s in self.ema.items()}, "last_step": self._last_step,
                 "last_metrics": dict(self.last_metrics)}
 

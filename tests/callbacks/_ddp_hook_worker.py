@@ -23,6 +23,7 @@ RUNS = {
     "micro_whole": (dict(every_n_steps=1, num_micro_batches=1), 1, STEPS),  # per-rank batch: the same split
     "micro_4": (dict(every_n_steps=1, num_micro_batches=4), 1, STEPS),
     "hook_accumulate": (dict(mode="ddp_hook"), 2, 2),
+    "hook_buckets": (dict(mode="ddp_hook", every_n_steps=2), 1, 5),  # a bucket per parameter (tiny bucket_cap_mb)
 }
 
 
@@ -33,6 +34,7 @@ def run(rank: int, world: int, port: int, out_dir: str) -> None:
     warnings.filterwarnings("ignore")
     import lightning as L
     from lightning.pytorch.loggers import Logger
+    from lightning.pytorch.strategies import DDPStrategy
 
     from fraczoo.callbacks import GradientVarianceMonitor
     from tests.callbacks._toy import ToyRegressor, loader
@@ -58,11 +60,14 @@ def run(rank: int, world: int, port: int, out_dir: str) -> None:
         model = ToyRegressor()  # lr = 0: every step measures at the same weights
         monitor = GradientVarianceMonitor(**kwargs)
         logger = Rows()
-        trainer = L.Trainer(strategy="ddp", accelerator="cpu", devices=world, max_steps=steps, precision="64-true",
+        strategy = DDPStrategy(bucket_cap_mb=1e-6) if name == "hook_buckets" else "ddp"
+        trainer = L.Trainer(strategy=strategy, accelerator="cpu", devices=world, max_steps=steps, precision="64-true",
                             use_distributed_sampler=False, logger=logger, log_every_n_steps=1, callbacks=[monitor],
                             accumulate_grad_batches=accumulate, limit_val_batches=0, enable_checkpointing=False,
                             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
         trainer.fit(model, loader(rank_data(rank), BATCH))
         results[name] = [r for r in logger.rows if "grad_var/all/signal" in r]
+        if monitor._hook is not None:
+            results[f"{name}/buckets"] = len({key[0] for key in monitor._hook.layouts})
     with open(f"{out_dir}/rank{rank}.json", "w") as f:
         json.dump(results, f)

@@ -66,3 +66,15 @@ def test_accumulated_step_equals_hand_computation(rows):
     for group, r in ref.items():
         assert first[f"grad_var/{group}/signal"] == pytest.approx(r["signal"], rel=1e-9)
         assert first[f"grad_var/{group}/noise_trace"] == pytest.approx(r["trace"], rel=1e-9)
+
+
+def test_a_bucket_per_parameter_gives_the_same_statistics(rows):
+    # the per-rank numbers ride on the last bucket's all-reduce: with several buckets they must still
+    # cover every bucket; every_n_steps=2 also runs the steps that are not measured
+    assert rows["hook_buckets/buckets"] >= 3 > rows["hook/buckets"]
+    assert [r["step"] for r in rows["hook_buckets"]] == [0, 2, 4]
+    for many in rows["hook_buckets"]:
+        one = rows["hook"][many["step"]]
+        for group in ("all", "linear", "order", "alpha"):
+            for key in KEYS:
+                assert many[f"grad_var/{group}/{key}"] == pytest.approx(one[f"grad_var/{group}/{key}"], rel=1e-9)
