@@ -91,17 +91,23 @@ def solve_implicit(prob: Problem, scheme: Scheme, y0: Tensor, *, tol: float, max
     history = make_history(prob.rows(kernel).unsqueeze(1), N, base=base)
     step = newton if implicit == "newton" else fixed_point
     ys = Trajectory(y0, N)
-    f_prev, f_before = f0, None
+    f_prev, f_before, f_third = f0, None, None
     iters = evals = 0
     most = 0
     for n in range(1, N):
         (R,) = history.push_split(f_prev)
-        # first guess y = R + w0 f_n with f_n linearly extrapolated from the last two steps (constant at
-        # the first step, where f may behave like t^alpha): 20-30% fewer corrector iterations than
-        # f_n ~ f_{n-1} on neural_fode's fields (bench_fode --small-step), the same solution to tol
-        f_guess = f_prev if f_before is None else 2 * f_prev - f_before
+        # first guess y = R + w0 f_n, f_n extrapolated by the quadratic through the last three steps (linear
+        # at step 2, constant at step 1, where f may behave like t^alpha). Corrector iterations per step
+        # against the linear guess: neural_fode's fields (bench_fode --small-step) 24.7 -> 16.4 at init,
+        # 5.9 -> 5.25 trained; relaxation in float64, N = 4001: 3.1 -> 1.5. The same solution to tol.
+        if f_before is None:
+            f_guess = f_prev
+        elif f_third is None:
+            f_guess = 2 * f_prev - f_before
+        else:
+            f_guess = 3 * (f_prev - f_before) + f_third
         guess = torch.addcmul(R, w0, f_guess)
-        f_before = f_prev
+        f_third, f_before = f_before, f_prev
         y, f_prev, it = step(prob, n, R, w0, guess, tol, max_iter)
         ys[n] = y
         iters += it
