@@ -4,6 +4,7 @@ same budget (issue 18). One task per call; each writes benchmarks/compare_baseli
     python scripts/compare_baselines.py --task fields     # Hurst exponent of 32x32 and 64x64 fields
     python scripts/compare_baselines.py --task digits     # 16x16 handwritten digits, from scratch / fine-tuned
     python scripts/compare_baselines.py --task shipped    # the shipped .fields / .digits weights, no training
+    python scripts/compare_baselines.py --task dynamics   # neural_fode vs a neural ODE (scripts/compare_dynamics.py)
     python scripts/compare_baselines.py --task fields --quick   # smoke run (tiny data, 1 epoch, 1 seed)
 
 fields: spectral_fractional_cnn (the hybrid block of models/spectral_fractional_cnn/config.yaml), a plain
@@ -15,7 +16,10 @@ the exact posterior median under the data's uniform prior (the least expected ab
 estimator) and the classical variogram fit, all scored on the same test fields (Hurst MAE).
 digits: spectral_fractional_cnn from scratch and fine-tuned from the shipped ``.fields`` weights
 (models/spectral_fractional_cnn/finetune.yaml on top of config.yaml), and a plain 3x3 CNN of the same
-size; test accuracy. (neural_fode against a neural ODE: scripts/compare_dynamics.py.)
+size; test accuracy.
+dynamics: neural_fode against a torchdiffeq neural ODE on relaxation, the fractional oscillator and
+Lotka-Volterra (``compare_dynamics.run_dynamics``, whose docstring has the set-up); writes
+benchmarks/compare_dynamics.json, the file the neural_fode card quotes, as ``compare_dynamics.py`` does.
 Both tasks also score the shipped pretrained weights on seed 0's test split.
 
 Every number is a test-split metric of the final weights of a fresh run (no early stopping, no selection
@@ -42,7 +46,7 @@ from fraczoo.datamodules import DigitsDataModule, FractionalFieldDataModule
 from fraczoo.datamodules.hurst_estimators import hurst_mle, hurst_posterior_median, variogram_hurst
 from fraczoo.models.spectral_fractional_cnn import SpectralFractionalCNN
 
-TASKS = ("fields", "digits", "shipped")
+TASKS = ("fields", "digits", "shipped", "dynamics")
 CATALOGUE = ROOT / "models" / "spectral_fractional_cnn"
 
 
@@ -322,12 +326,19 @@ def main(argv=None) -> None:
                         "of these strings (e.g. ablation)")
     parser.add_argument("--test-size", type=int, default=1024, help="fields: test fields per seed")
     parser.add_argument("--fno-modes", type=int, default=4, help="fields: Fourier modes per axis of the FNO")
+    parser.add_argument("--evals", type=int, default=600, help="dynamics: evaluations of loss and gradient per run")
     parser.add_argument("--jobs", type=int, default=1, help="training runs in parallel (processes, 1 thread each)")
     parser.add_argument("--out", help="JSON path (default benchmarks/compare_baselines_<task>.json)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.quick:
         args.seeds = args.seeds[:1]
+    if args.task == "dynamics":  # one implementation, one JSON: the dynamics script's
+        from compare_dynamics import run_dynamics
+
+        write_json("compare_dynamics", run_dynamics(args),
+                   out=args.out or ("/tmp/compare_dynamics.json" if args.quick else None))
+        return
     result = {"fields": run_fields, "digits": run_digits, "shipped": run_shipped}[args.task](args)
     print_table(f"{args.task}: zoo model vs baselines (test split, mean and sd over seeds {args.seeds})",
                 result["summary"])

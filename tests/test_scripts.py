@@ -199,3 +199,16 @@ def test_compare_baselines_fields_smoke_run(tmp_path):
         assert abs(summary[baseline]["params"] - zoo) <= 0.01 * zoo, baseline
     assert summary["exact MLE (Whittle)"]["ratio_to_mle"] == 1.0
     assert {"posterior median (exact, MAE-optimal)", "variogram fit"} <= set(summary)
+
+
+@pytest.mark.slow
+def test_compare_baselines_dynamics_smoke_run(tmp_path):
+    out = tmp_path / "dynamics.json"
+    proc = script("compare_baselines.py", "--task", "dynamics", "--quick", "--out", str(out))
+    stdout, stderr = proc.communicate(timeout=900)
+    assert proc.returncode == 0, stderr[-2000:]
+    payload = json.loads(out.read_text())
+    assert payload["settings"]["evals"] == 20
+    systems = {r["system"] for r in payload["summary"]}
+    assert systems == {"relaxation", "oscillator", "lotka_volterra"}
+    assert {"neural_fode", "neural_ode"} <= {r["model"] for r in payload["summary"]}
