@@ -54,9 +54,25 @@ def num_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+ZOO_ARGS: dict = {}  # --zoo-args: overrides of config.yaml's model arguments (in every worker process)
+
+
 def config_args(name: str, section: str) -> dict:
-    """The init_args of ``section`` ("model" or "data") in a catalogue config of spectral_fractional_cnn."""
-    return dict(yaml.safe_load((CATALOGUE / name).read_text())[section]["init_args"])
+    """The init_args of ``section`` ("model" or "data") in a catalogue config of spectral_fractional_cnn
+    (the model's with the ``--zoo-args`` overrides)."""
+    args = dict(yaml.safe_load((CATALOGUE / name).read_text())[section]["init_args"])
+    return {**args, **ZOO_ARGS} if section == "model" else args
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """["key=value", ...] -> {key: value}, values read as YAML (16 -> int, [8, 16] -> list)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--zoo-args takes key=value pairs, got {item!r}")
+        out[key] = yaml.safe_load(value)
+    return out
 
 
 @functools.cache
@@ -75,7 +91,8 @@ def finetune_args() -> tuple[dict, dict, str]:
 def baseline_args(zoo_args: dict, widths) -> dict:
     """A baseline's constructor arguments: the zoo model's (head, task, optimizer), with a spectral-block
     backbone of ``widths`` whose last width sizes the head (the baseline then swaps the backbone)."""
-    return {**zoo_args, "channels": tuple(widths), "block": "spectral", "alpha_init": 0.5, "kernel_size": 3}
+    return {**zoo_args, "channels": tuple(widths), "block": "spectral", "alpha_init": 0.5, "kernel_size": 3,
+            "spectrum_bins": 0}
 
 
 class PlainCNN(SpectralFractionalCNN):
@@ -203,6 +220,7 @@ def digits_models() -> dict:
 def train_unit(unit: tuple, args) -> dict:
     """Train and test one model: unit = (task, size, seed, label)."""
     torch.set_num_threads(1)
+    ZOO_ARGS.update(parse_overrides(args.zoo_args))  # a spawned worker starts without them
     task, size, seed, label = unit
     L.seed_everything(seed)
     if task == "fields":
@@ -326,10 +344,14 @@ def main(argv=None) -> None:
                         "of these strings (e.g. ablation)")
     parser.add_argument("--test-size", type=int, default=1024, help="fields: test fields per seed")
     parser.add_argument("--fno-modes", type=int, default=4, help="fields: Fourier modes per axis of the FNO")
+    parser.add_argument("--zoo-args", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="fields: override config.yaml's model arguments of the zoo model (the baselines are "
+                             "matched to its parameter count), e.g. spectrum_bins=16")
     parser.add_argument("--evals", type=int, default=600, help="dynamics: evaluations of loss and gradient per run")
     parser.add_argument("--jobs", type=int, default=1, help="training runs in parallel (processes, 1 thread each)")
     parser.add_argument("--out", help="JSON path (default benchmarks/compare_baselines_<task>.json)")
     args = parser.parse_args(argv)
+    ZOO_ARGS.update(parse_overrides(args.zoo_args))
     torch.set_num_threads(1)
     if args.quick:
         args.seeds = args.seeds[:1]

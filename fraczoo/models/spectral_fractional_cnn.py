@@ -12,6 +12,9 @@ Two backbones, chosen by ``block``:
   the log band energies of every stage's block output and the global mean of the last stage. The local
   branch sees strokes and edges (images), the fractional branch and the energies the power law of a
   rough field. The shipped configs and the ``.fields`` / ``.digits`` weights use this block.
+  ``spectrum_bins`` > 0 adds the input's log radial spectrum (``LogRadialSpectrum``: the log mean
+  periodogram in that many annuli of |k|, a binned form of the Whittle likelihood's statistic) to the
+  features.
 
 An MLP head gives the output. Tasks: "regression" (e.g. the Hurst exponent of a rough surface, MSE
 loss, MAE metric) or "classification" (cross-entropy, accuracy).
@@ -38,7 +41,7 @@ class SpectralFractionalCNN(ZooModule):
                  task: str = "regression", alpha_init: float | tuple[float, float] = 0.5,
                  padding: str = "periodic", hidden: int = 64, lr: float = 3e-3, weight_decay: float = 1e-4,
                  directional: bool = False, block: str = "spectral", kernel_size: int = 3,
-                 warmup_steps: int | None = None):
+                 warmup_steps: int | None = None, spectrum_bins: int = 0):
         super().__init__()
         check_choice(task, "task", TASKS)
         check_int(in_channels, "in_channels")
@@ -55,13 +58,18 @@ class SpectralFractionalCNN(ZooModule):
         if block == "hybrid" and directional:
             raise ValueError("directional=True needs block='spectral' (the hybrid block's local convolution "
                              "already sees orientation)")
+        check_int(spectrum_bins, "spectrum_bins", 0)
+        if block == "spectral" and spectrum_bins:
+            raise ValueError(f"spectrum_bins needs block='hybrid', got spectrum_bins={spectrum_bins} with "
+                             "block='spectral'")
         if block == "spectral" and isinstance(alpha_init, (tuple, list)):
             raise ValueError(f"alpha_init must be a number for block='spectral' (a pair (low, high) spreads the "
                              f"orders of block='hybrid'), got {alpha_init!r}")
         self.save_hyperparameters()
         if block == "hybrid":
             self.backbone = FractionalHybridEncoder(in_channels, channels, kernel_size=kernel_size,
-                                                    alpha_init=alpha_init, padding=padding)
+                                                    alpha_init=alpha_init, padding=padding,
+                                                    spectrum_bins=spectrum_bins)
             prev = self.backbone.out_features
         else:
             stages, prev = [], in_channels

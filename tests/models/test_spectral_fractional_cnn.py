@@ -195,7 +195,22 @@ def test_fresh_training_fields_are_new_every_epoch_and_reproducible():
     (dict(alpha_init=[0.2, 1.0]), "alpha_init must be a number for block='spectral'"),
     (dict(block="hybrid", kernel_size=4), "kernel_size must be an odd"),
     (dict(warmup_steps=-1), "warmup_steps"),
+    (dict(spectrum_bins=8), "spectrum_bins needs block='hybrid'"),
+    (dict(block="hybrid", spectrum_bins=-1), "spectrum_bins"),
 ])
 def test_hybrid_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         fraczoo.create_model("spectral_fractional_cnn", **kwargs)
+
+
+def test_radial_spectrum_features_reach_the_head_at_any_size():
+    model = fraczoo.create_model("spectral_fractional_cnn", block="hybrid", channels=[4, 8], spectrum_bins=6)
+    plain = fraczoo.create_model("spectral_fractional_cnn", block="hybrid", channels=[4, 8])
+    assert model.head[0].in_features == plain.head[0].in_features + 6
+    for size in (16, 32, 48):
+        assert model(torch.randn(2, 1, size, size)).shape == (2,)
+    model.eval()
+    x = torch.randn(2, 1, 32, 32)
+    # the spectrum features are scale free; the head input changes only through the learned branches
+    spectrum = model.backbone.spectrum
+    torch.testing.assert_close(spectrum(3.0 * x), spectrum(x), rtol=0, atol=1e-5)

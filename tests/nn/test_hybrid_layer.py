@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from fraczoo.nn.hybrid import (FractionalHybridConv2d, FractionalHybridEncoder, LogEnergyPool2d,
+from fraczoo.nn.hybrid import (FractionalHybridConv2d, FractionalHybridEncoder, LogEnergyPool2d, LogRadialSpectrum,
                                RunningStandardization)
 from fraczoo.ops import fractional_laplacian
 
@@ -60,6 +60,55 @@ def test_log_energy_pool_closed_form():
     torch.testing.assert_close(energy, torch.log(torch.tensor([[4.5, 4.0]], dtype=torch.float64)))
 
 
+def _radial_spectrum_full_grid(x: torch.Tensor, bins: int, low: float) -> torch.Tensor:
+    """LogRadialSpectrum by brute force: every mode of the full fft2 grid, one annulus at a time."""
+    h, w = x.shape[-2:]
+    power = torch.fft.fft2(x).abs().square()
+    k = torch.sqrt(torch.fft.fftfreq(h, dtype=torch.float64)[:, None] ** 2
+                   + torch.fft.fftfreq(w, dtype=torch.float64)[None, :] ** 2)
+    edges = torch.exp(torch.linspace(math.log(low), 0.5 * math.log(0.5), bins + 1, dtype=torch.float64))
+    columns, present = [], []
+    for b in range(bins):
+        upper = k <= edges[b + 1] * (1 + 1e-9) if b == bins - 1 else k < edges[b + 1]
+        mask = (k >= edges[b] * (1 - 1e-9)) & upper & (k > 0)
+        present.append(bool(mask.any()))
+        columns.append(torch.log(power[..., mask].mean(-1)) if mask.any() else torch.zeros(x.shape[:-2],
+                                                                                             dtype=x.dtype))
+    logs, present = torch.stack(columns, -1), torch.tensor(present)
+    centred = logs - logs[..., present].mean(-1, keepdim=True)
+    return torch.where(present, centred, torch.zeros_like(centred)).flatten(1)
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (24, 21), (16, 16), (64, 40)])
+def test_log_radial_spectrum_equals_the_full_grid_annulus_means(shape):
+    x = torch.randn(3, 2, *shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    layer = LogRadialSpectrum(bins=12, low=1 / 64)
+    torch.testing.assert_close(layer(x), _radial_spectrum_full_grid(x, 12, 1 / 64), rtol=0, atol=1e-10)
+
+
+def test_log_radial_spectrum_is_scale_free_and_slopes_as_the_power_law():
+    n, p = 64, 3.0
+    k = torch.sqrt(torch.fft.fftfreq(n, dtype=torch.float64)[:, None] ** 2
+                   + torch.fft.rfftfreq(n, dtype=torch.float64)[None, :] ** 2)
+    spectrum = torch.where(k > 0, k, torch.ones_like(k)) ** (-p / 2)
+    spectrum[0, 0] = 0.0
+    x = torch.fft.irfft2(spectrum, s=(n, n))[None, None]  # periodogram exactly proportional to |k|^-p
+    layer = LogRadialSpectrum(bins=8, low=1 / 64)
+    features = layer(x)[0]
+    torch.testing.assert_close(layer(7.0 * x)[0], features, rtol=0, atol=1e-10)
+    # an annulus's mean of |k|^-p is about |k_b|^-p at its middle |k_b|: consecutive features differ by about
+    # -p x the log bin width (not at the two ends: the first annulus holds one ring of modes, the last the
+    # grid's corners only)
+    step = (0.5 * math.log(0.5) - math.log(1 / 64)) / 8
+    slopes = torch.diff(features)[1:-1] / step
+    assert float((slopes + p).abs().max()) < 0.05 * p, slopes
+
+
+def test_log_radial_spectrum_gradcheck():
+    x = torch.randn(1, 1, 6, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(LogRadialSpectrum(bins=3, low=0.15), (x,))
+
+
 def test_running_standardization():
     """First batch: standardised by its own statistics; later batches by the moving averages of the
     batches before them, so a sample's output does not depend on the rest of its batch."""
@@ -90,6 +139,9 @@ def test_encoder_features():
     assert encoder.out_features == 4 + 6 + 6
     assert encoder(torch.randn(3, 1, 16, 16)).shape == (3, 16)
     assert len(list(encoder.blocks)) == 2
+    with_spectrum = FractionalHybridEncoder(2, [4, 6], spectrum_bins=5)
+    assert with_spectrum.out_features == 4 + 6 + 6 + 2 * 5
+    assert with_spectrum(torch.randn(3, 2, 16, 16)).shape == (3, 26)
 
 
 @pytest.mark.parametrize("call, error, match", [
@@ -110,6 +162,14 @@ def test_encoder_features():
     (lambda: RunningStandardization(3)(torch.randn(4, 2)), ValueError, "batch, 3"),
     (lambda: LogEnergyPool2d()(torch.randn(8, 8)), ValueError, "batch, channels"),
     (lambda: FractionalHybridEncoder(1, []), ValueError, "channels"),
+    (lambda: FractionalHybridEncoder(1, [4], spectrum_bins=-1), ValueError, "spectrum_bins"),
+    (lambda: LogRadialSpectrum(bins=0), ValueError, "bins"),
+    (lambda: LogRadialSpectrum(bins=2.5), TypeError, "bins"),
+    (lambda: LogRadialSpectrum(low=0.0), ValueError, "low"),
+    (lambda: LogRadialSpectrum(low=0.8), ValueError, "low"),
+    (lambda: LogRadialSpectrum()(torch.randn(8, 8)), ValueError, "batch, channels"),
+    (lambda: LogRadialSpectrum()(torch.full((1, 1, 8, 8), math.nan)), ValueError, "finite|NaN"),
+    (lambda: LogRadialSpectrum()(torch.ones(1, 1, 8, 8, dtype=torch.int64)), TypeError, "float"),
     (lambda: FractionalHybridEncoder(1, [4])(torch.randn(1, 16, 16)), ValueError, "batch, channels"),
 ])
 def test_bad_input(call, error, match):
