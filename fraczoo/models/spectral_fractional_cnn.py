@@ -16,7 +16,7 @@ Two backbones, chosen by ``block``:
   periodogram in that many annuli of |k|, a binned form of the Whittle likelihood's statistic) to the
   features.
 
-An MLP head gives the output. Tasks: "regression" (e.g. the Hurst exponent of a rough surface, MSE
+An MLP head with ``head_depth`` hidden layers of width ``hidden`` gives the output. Tasks: "regression" (e.g. the Hurst exponent of a rough surface, MSE
 loss, MAE metric) or "classification" (cross-entropy, accuracy).
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ class SpectralFractionalCNN(ZooModule):
                  task: str = "regression", alpha_init: float | tuple[float, float] = 0.5,
                  padding: str = "periodic", hidden: int = 64, lr: float = 3e-3, weight_decay: float = 1e-4,
                  directional: bool = False, block: str = "spectral", kernel_size: int = 3,
-                 warmup_steps: int | None = None, spectrum_bins: int = 0):
+                 warmup_steps: int | None = None, spectrum_bins: int = 0, head_depth: int = 1):
         super().__init__()
         check_choice(task, "task", TASKS)
         check_int(in_channels, "in_channels")
@@ -50,6 +50,7 @@ class SpectralFractionalCNN(ZooModule):
             raise ValueError(f"classification needs num_outputs >= 2 classes, got {num_outputs}")
         check_int_list(channels, "channels")
         check_int(hidden, "hidden")
+        check_int(head_depth, "head_depth")
         check_real(lr, "lr", 0.0, lo_open=True)
         check_real(weight_decay, "weight_decay", 0.0)
         check_choice(block, "block", BLOCKS)
@@ -79,7 +80,10 @@ class SpectralFractionalCNN(ZooModule):
                            nn.BatchNorm2d(width), nn.GELU(), nn.AvgPool2d(2)]
                 prev = width
             self.backbone = nn.Sequential(*stages, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Sequential(nn.Linear(prev, hidden), nn.GELU(), nn.Linear(hidden, num_outputs))
+        layers = [nn.Linear(prev, hidden), nn.GELU()]
+        for _ in range(head_depth - 1):
+            layers += [nn.Linear(hidden, hidden), nn.GELU()]
+        self.head = nn.Sequential(*layers, nn.Linear(hidden, num_outputs))
         if task == "regression":
             self.init_metrics(mae=torchmetrics.MeanAbsoluteError())
         else:

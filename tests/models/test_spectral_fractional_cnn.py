@@ -197,6 +197,7 @@ def test_fresh_training_fields_are_new_every_epoch_and_reproducible():
     (dict(warmup_steps=-1), "warmup_steps"),
     (dict(spectrum_bins=8), "spectrum_bins needs block='hybrid'"),
     (dict(block="hybrid", spectrum_bins=-1), "spectrum_bins"),
+    (dict(head_depth=0), "head_depth"),
 ])
 def test_hybrid_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -207,6 +208,8 @@ def test_radial_spectrum_features_reach_the_head_at_any_size():
     model = fraczoo.create_model("spectral_fractional_cnn", block="hybrid", channels=[4, 8], spectrum_bins=6)
     plain = fraczoo.create_model("spectral_fractional_cnn", block="hybrid", channels=[4, 8])
     assert model.head[0].in_features == plain.head[0].in_features + 6
+    deep = fraczoo.create_model("spectral_fractional_cnn", block="hybrid", channels=[4, 8], head_depth=3, hidden=10)
+    assert [m.out_features for m in deep.head if isinstance(m, torch.nn.Linear)] == [10, 10, 10, 1]
     for size in (16, 32, 48):
         assert model(torch.randn(2, 1, size, size)).shape == (2,)
     model.eval()
