@@ -14,7 +14,8 @@ ZOO_SMALL = {
                      lr=2e-2, alpha_lr=0.1),
         data=dict(n_steps=6, t_end=1.0, substeps=1, train_size=8, val_size=4, test_size=4, batch_size=4)),
     "spectral_fractional_cnn": dict(
-        hparams=dict(block="hybrid", channels=[3, 4], kernel_size=3, hidden=8, alpha_init=0.9, lr=1e-2),
+        hparams=dict(block="hybrid", channels=[3, 4], kernel_size=3, hidden=8, alpha_init=0.9, lr=1e-2,
+                     spectrum_bins=4, head_depth=2),
         data=dict(size=8, train_size=8, val_size=4, test_size=4, batch_size=4)),
     "stochastic_memory_seq": dict(
         hparams=dict(num_orders=3, order_range=[0.1, 0.45], gate="posterior", temperature=0.4, ar_lags=1, lr=1e-2),
