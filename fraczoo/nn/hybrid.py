@@ -236,10 +236,27 @@ class FractionalHybridEncoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_batch_of_images(x)
-        features = [] if self.spectrum is None else [self.spectrum(x)]
+        features = [] if self.spectrum is None else [self._spectrum_seen_in_training(x)]
         for block, stage in zip(self.blocks, self.stages):
             y = block(x)
             features.append(self.energy(y))
             x = stage(y)
         features.append(x.mean(dim=(-2, -1)))
         return self.norm(torch.cat(features, dim=1))
+
+    def _spectrum_seen_in_training(self, x: Tensor) -> Tensor:
+        """The input's radial spectrum; outside training, a ValueError if it has modes in an annulus that held
+        none at the training size. Such an annulus was 0 in every training batch, so its running variance is
+        ~0 and standardising a nonzero value would blow it up: garbage out, silently (``.fields``, trained
+        at 32x32, gave a Hurst MAE of 10 at 64x64)."""
+        spectrum = self.spectrum(x)
+        if self.training or not int(self.norm.num_batches_tracked):
+            return spectrum
+        idle = self.norm.running_var[:spectrum.shape[1]] < 1e-6
+        if bool(idle.any()) and bool((spectrum[:, idle] != 0).any()):
+            annuli = sorted({int(i) % self.spectrum.bins for i in idle.nonzero().flatten()})
+            raise ValueError(f"x has {x.shape[-2]}x{x.shape[-1]} pixels, whose radial spectrum has modes in annuli "
+                             f"{annuli} of {self.spectrum!r}, which held none in every training image: the model "
+                             "never saw these features. Use images of the training size, or train (or fine-tune) "
+                             "at this size")
+        return spectrum

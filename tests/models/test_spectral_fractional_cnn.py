@@ -100,7 +100,8 @@ def test_finetune_starts_from_the_pretrained_backbone_with_a_new_head():
     if "spectral_fractional_cnn.fields" not in fraczoo.list_pretrained():
         pytest.skip("no pretrained weights in the catalogue")
     source = fraczoo.load_pretrained("spectral_fractional_cnn.fields")
-    architecture = {k: source.hparams[k] for k in ("block", "channels", "kernel_size", "alpha_init", "hidden")}
+    architecture = {k: source.hparams[k] for k in ("block", "channels", "kernel_size", "alpha_init", "hidden",
+                                                    "spectrum_bins")}
     tuned = fraczoo.create_model("spectral_fractional_cnn", task="classification", num_outputs=10, padding="zero",
                                  init_weights="spectral_fractional_cnn.fields", **architecture)
     for (name, a), b in zip(source.backbone.state_dict().items(), tuned.backbone.state_dict().values()):
@@ -217,3 +218,20 @@ def test_radial_spectrum_features_reach_the_head_at_any_size():
     # the spectrum features are scale free; the head input changes only through the learned branches
     spectrum = model.backbone.spectrum
     torch.testing.assert_close(spectrum(3.0 * x), spectrum(x), rtol=0, atol=1e-5)
+
+
+def test_a_size_whose_spectrum_was_never_seen_in_training_is_refused_not_garbage():
+    # trained on 16x16 images, whose lowest annuli (|k| < 1/16 cycles per sample) hold no modes: at 32x32
+    # they do, and the running statistics have never seen them
+    model = fraczoo.create_model("spectral_fractional_cnn", block="hybrid", channels=[2, 3], spectrum_bins=8,
+                                 hidden=8)
+    model.train()
+    for _ in range(3):
+        model(torch.randn(4, 1, 16, 16)).sum().backward()
+    model.eval()
+    assert model(torch.randn(2, 1, 16, 16)).shape == (2,)
+    assert model(torch.randn(2, 1, 12, 12)).shape == (2,)  # fewer annuli than in training is fine
+    with pytest.raises(ValueError, match="32x32 pixels.*annuli \\[0.*never saw"):
+        model(torch.randn(2, 1, 32, 32))
+    model.train()
+    assert model(torch.randn(2, 1, 32, 32)).shape == (2,)  # training at the new size is how to get there
