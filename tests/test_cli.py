@@ -105,7 +105,7 @@ def test_init_weights_sets_the_backbone_unless_resuming(tmp_path):
 
     # the shipped config's architecture, other starting orders
     source = fraczoo.create_model("spectral_fractional_cnn", block="hybrid", channels=[8, 16], kernel_size=3,
-                                  alpha_init=0.7)
+                                  spectrum_bins=16, alpha_init=0.7)
     weights = tmp_path / "w.pt"
     fraczoo.save_pretrained(source, weights)
     args = ["--config", str(CONFIG), "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}"]
