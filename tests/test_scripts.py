@@ -22,12 +22,18 @@ def script(name, *args):
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
-def test_bench_smoke_run_writes_json(tmp_path):
-    out = tmp_path / "spectral.json"
-    proc = script("bench_spectral.py", "--quick", "--out", str(out))
-    stdout, stderr = proc.communicate(timeout=300)
+def smoke_run(tmp_path, name: str, *args, timeout: float) -> dict:
+    """Run ``scripts/name *args --out <json>``; it must succeed and say where it wrote; returns the JSON."""
+    out = tmp_path / "out.json"
+    proc = script(name, *args, "--out", str(out))
+    stdout, stderr = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, stderr[-2000:]
-    assert "wrote" in stdout and json.loads(out.read_text())["rows"]
+    assert "wrote" in stdout
+    return json.loads(out.read_text())
+
+
+def test_bench_smoke_run_writes_json(tmp_path):
+    assert smoke_run(tmp_path, "bench_spectral.py", "--quick", timeout=300)["rows"]
 
 
 def test_ctrl_c_stops_a_benchmark_cleanly(tmp_path):
@@ -120,21 +126,14 @@ def test_make_pretrained_stages_continue_from_the_stage_before(tmp_path, monkeyp
 
 
 def test_bench_soe_smoke_run(tmp_path):
-    out = tmp_path / "soe.json"
-    proc = script("bench_soe.py", "--steps", "3000", "--out", str(out))
-    stdout, stderr = proc.communicate(timeout=300)
-    assert proc.returncode == 0, stderr[-2000:]
-    rows = json.loads(out.read_text())["rows"]
+    rows = smoke_run(tmp_path, "bench_soe.py", "--steps", "3000", timeout=300)["rows"]
     assert all(r["stream rel l2 err"] < 1e-6 for r in rows)
 
 
 @pytest.mark.slow
 def test_compare_memory_seq_smoke_run(tmp_path):
-    out = tmp_path / "memseq.json"
-    proc = script("compare_memory_seq.py", "--quick", "--tasks", "a", "--out", str(out))
-    stdout, stderr = proc.communicate(timeout=900)
-    assert proc.returncode == 0, stderr[-2000:]
-    models = {r["model"] for r in json.loads(out.read_text())["rows"]}
+    rows = smoke_run(tmp_path, "compare_memory_seq.py", "--quick", "--tasks", "a", timeout=900)["rows"]
+    models = {r["model"] for r in rows}
     assert {"stochastic_memory_seq", "GRU (h=12)", "LSTM (h=10)"} <= models
 
 
@@ -176,11 +175,8 @@ def test_compare_memory_seq_statistics():
 
 @pytest.mark.slow
 def test_compare_memory_seq_real_series_smoke_run(tmp_path):
-    out = tmp_path / "memseq.json"
-    proc = script("compare_memory_seq.py", "--quick", "--tasks", "c", "--series", "nile", "--out", str(out))
-    stdout, stderr = proc.communicate(timeout=900)
-    assert proc.returncode == 0, stderr[-2000:]
-    rows = json.loads(out.read_text())["rows"]
+    rows = smoke_run(tmp_path, "compare_memory_seq.py", "--quick", "--tasks", "c", "--series", "nile",
+                     timeout=900)["rows"]
     assert {r["task"] for r in rows} == {"(c) Nile annual flow 1871-1970 (statsmodels nile)"}
     zoo = next(r for r in rows if r["model"] == "stochastic_memory_seq, trained on (a)")
     assert 0 <= zoo["dm_vs_arfima"]["p"] <= 1 and zoo["dm_vs_best_network"]["baseline"]
@@ -188,12 +184,9 @@ def test_compare_memory_seq_real_series_smoke_run(tmp_path):
 
 @pytest.mark.slow
 def test_compare_baselines_fields_smoke_run(tmp_path):
-    out = tmp_path / "fields.json"
-    proc = script("compare_baselines.py", "--task", "fields", "--quick", "--sizes", "16", "--skip-ablation",
-                  "--out", str(out))
-    stdout, stderr = proc.communicate(timeout=600)
-    assert proc.returncode == 0, stderr[-2000:]
-    summary = {r["model"]: r for r in json.loads(out.read_text())["summary"]}
+    payload = smoke_run(tmp_path, "compare_baselines.py", "--task", "fields", "--quick", "--sizes", "16",
+                        "--skip-ablation", timeout=600)
+    summary = {r["model"]: r for r in payload["summary"]}
     zoo = summary["spectral_fractional_cnn"]["params"]
     for baseline in ("plain CNN 3x3", "FNO-style"):  # same size: within a few parameters (one head unit)
         assert abs(summary[baseline]["params"] - zoo) <= 0.01 * zoo, baseline
@@ -203,11 +196,7 @@ def test_compare_baselines_fields_smoke_run(tmp_path):
 
 @pytest.mark.slow
 def test_compare_baselines_dynamics_smoke_run(tmp_path):
-    out = tmp_path / "dynamics.json"
-    proc = script("compare_baselines.py", "--task", "dynamics", "--quick", "--out", str(out))
-    stdout, stderr = proc.communicate(timeout=900)
-    assert proc.returncode == 0, stderr[-2000:]
-    payload = json.loads(out.read_text())
+    payload = smoke_run(tmp_path, "compare_baselines.py", "--task", "dynamics", "--quick", timeout=900)
     assert payload["settings"]["evals"] == 20
     systems = {r["system"] for r in payload["summary"]}
     assert systems == {"relaxation", "oscillator", "lotka_volterra"}
