@@ -235,3 +235,12 @@ def test_a_size_whose_spectrum_was_never_seen_in_training_is_refused_not_garbage
         model(torch.randn(2, 1, 32, 32))
     model.train()
     assert model(torch.randn(2, 1, 32, 32)).shape == (2,)  # training at the new size is how to get there
+    # fine-tuning at a smaller size lets those annuli's running variance decay towards 0 without reaching it
+    model.backbone.norm.momentum = 0.5
+    for _ in range(20):
+        model(torch.randn(4, 1, 16, 16))
+    model.eval()
+    var = model.backbone.norm.running_var[:8]
+    assert bool(((var > 0) & (var < 1e-4 * var.max())).any())  # decayed, not 0
+    with pytest.raises(ValueError, match="32x32 pixels"):
+        model(torch.randn(2, 1, 32, 32))
