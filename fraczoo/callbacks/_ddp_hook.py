@@ -80,8 +80,8 @@ class GradientNormHook:
         return torch.cat([buffer.to(sums.dtype), sums[0]]), layout
 
     def after(self, reduced: Tensor, layout: "_BucketLayout", buffer: Tensor) -> Tensor:
-        """Add |g_avg|^2 to row 1 of ``sums`` (for the last bucket, also keep the mean of row 0 over the
-        ranks that came after the gradients); the averaged gradients, for DDP."""
+        """Add |g_avg|^2 to row 1 of ``sums``; for the last bucket, first replace row 0 by its mean over the
+        ranks, which came after the gradients. Returns the averaged gradients, for DDP."""
         size = buffer.numel()
         if reduced.numel() > size:
             self.sums[0] = reduced[size:]

@@ -28,8 +28,8 @@ from fraczoo.fode._schemes import Scheme
 
 def _not_converged(what: str, n: int, max_iter: int, err: float) -> SolverError:
     return SolverError(f"{what} did not converge at step {n} within max_iter={max_iter} iterations "
-                        f"(last update {err:.3g}); use a smaller step, a larger max_iter, or "
-                        "implicit='newton' for stiff problems")
+                       f"(last update {err:.3g}); use a smaller step, a larger max_iter, or "
+                       "implicit='newton' for stiff problems")
 
 
 def fixed_point(prob: Problem, n: int, R: Tensor, w0: Tensor, guess: Tensor, tol: float,

@@ -16,8 +16,9 @@ Two backbones, chosen by ``block``:
   periodogram in that many annuli of |k|, a binned form of the Whittle likelihood's statistic) to the
   features.
 
-An MLP head with ``head_depth`` hidden layers of width ``hidden`` gives the output. Tasks: "regression" (e.g. the Hurst exponent of a rough surface, MSE
-loss, MAE metric) or "classification" (cross-entropy, accuracy).
+An MLP head with ``head_depth`` hidden layers of width ``hidden`` gives the output. Tasks: "regression"
+(e.g. the Hurst exponent of a rough surface, MSE loss, MAE metric) or "classification" (cross-entropy,
+accuracy).
 """
 from __future__ import annotations
 

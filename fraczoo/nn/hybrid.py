@@ -21,9 +21,8 @@ periodogram in fixed annuli of |k|, a binned version of the Whittle likelihood's
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
