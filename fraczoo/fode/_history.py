@@ -231,8 +231,11 @@ class DenseHistory:
         idx = torch.arange(n_out, device=kernel.device)
         lag = idx[:, None] - idx[None, :]  # m - j
         cols = kernel[lag.clamp(min=0)] * (lag > 0).to(kernel.dtype).reshape((n_out, n_out) + (1,) * (kernel.ndim - 1))
+        self.single = kernel.shape[1] == 1
+        if self.single:  # one kernel: no K axis, so that reading a row is one autograd node, not two
+            cols, base = cols.squeeze(2), base[0]
         self.cols = cols.unbind(1)  # cols[j][m] = w_{m-j} (m > j), else 0: (n_out, K, *wshape)
-        self.sums = base.transpose(0, 1)  # (n_out, K, *S)
+        self.sums = base if self.single else base.transpose(0, 1)  # (n_out, K, *S), K left out if 1
         self.count = 0
 
     def _add(self, x: Tensor) -> int:
@@ -241,11 +244,12 @@ class DenseHistory:
         return self.count
 
     def push(self, x: Tensor) -> Tensor:
-        return self.sums[self._add(x)]
+        row = self.sums[self._add(x)]
+        return row.unsqueeze(0) if self.single else row
 
     def push_split(self, x: Tensor) -> tuple[Tensor, ...]:
         m = self._add(x)
-        return (self.sums[m, 0],) if self.sums.shape[1] == 1 else self.sums[m].unbind(0)
+        return (self.sums[m],) if self.single else self.sums[m].unbind(0)
 
 
 def history(kernel: Tensor, n_out: int, *, base: Tensor):

@@ -11,9 +11,17 @@ fixed-point iteration (contraction factor w_0 Lip(f) ~ h^alpha Lip(f) / Gamma(al
 dense Jacobian (small states; stiff problems). Under autograd the fixed-point iterations are
 unrolled ("direct" backpropagation through the solver); Newton's iterations are not recorded, and one
 final Newton step from the detached solution carries the exact implicit-function derivative.
+
+A func may expose its last layer as ``func.linear_readout = (features, weight_t, bias)``, promising
+func(t, y) = features(t, y) @ weight_t + bias for states of shape (B, D) (``NeuralFODE``'s MLP field does).
+The fixed-point iteration then folds w_0 into that layer once per solve, y <- (R + w_0 bias) +
+features(t_n, y) @ (weight_t w_0), and evaluates f itself once per step, at the solution: one tensor
+operation and autograd node fewer per iteration, the same values to round-off. Small solves are
+dominated by the per-node cost of autograd, so this is about a tenth of neural_fode's training step.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -32,22 +40,42 @@ def _not_converged(what: str, n: int, max_iter: int, err: float) -> SolverError:
                        "implicit='newton' for stiff problems")
 
 
-def fixed_point(prob: Problem, n: int, R: Tensor, w0: Tensor, guess: Tensor, tol: float,
-                max_iter: int) -> tuple[Tensor, Tensor, int]:
-    """Solve y = R + w0 f(t_n, y); returns (y, f(t_n, y), iterations)."""
-    t_n, call = prob.t[n], prob.call
-    y, y_value = guess, guess.detach()
-    err = math.nan
-    bound = tol * (1.0 + float(torch.linalg.vector_norm(y_value, math.inf)))
-    for it in range(1, max_iter + 1):
-        f = call(t_n, y)
-        y_new = torch.addcmul(R, w0, f)
-        new_value = y_new.detach()  # the test needs no graph: compare detached values
-        err = float(torch.linalg.vector_norm(new_value - y_value, math.inf))
-        if err <= bound:
-            return y, f, it  # y with its own f: f_n = f(t_n, y_n) exactly
-        y, y_value = y_new, new_value
-    raise _not_converged("the fixed-point corrector", n, max_iter, err)
+class Corrector:
+    """The fixed-point map y -> R + w0 f(t_n, y) of one solve (w0 fixed), with w0 folded into func's
+    ``linear_readout`` where func has one (see the module docstring)."""
+
+    def __init__(self, prob: Problem, w0: Tensor):
+        self.prob, self.w0 = prob, w0
+        readout = getattr(prob.func, "linear_readout", None) if len(prob.state_shape) == 2 else None
+        if readout is not None:
+            self.features, self.weight_t, self.bias = readout
+            self.scaled_weight_t = self.weight_t * w0  # w0: (DA,), one factor per output column
+            self.scaled_bias = self.bias * w0
+        self.folded = readout is not None
+
+    def solve(self, n: int, R: Tensor, guess: Tensor, tol: float, max_iter: int) -> tuple[Tensor, Tensor, int]:
+        """Solve y = R + w0 f(t_n, y) by fixed-point iteration; returns (y, f(t_n, y), iterations)."""
+        t_n = self.prob.t[n]
+        if self.folded:
+            R = R + self.scaled_bias
+        y, y_value = guess, guess.detach()
+        err = math.nan
+        bound = tol * (1.0 + float(torch.linalg.vector_norm(y_value, math.inf)))
+        for it in range(1, max_iter + 1):
+            if self.folded:
+                h = self.features(t_n, y)
+                y_new = torch.addmm(R, h, self.scaled_weight_t)
+            else:
+                f = self.prob.call(t_n, y)
+                y_new = torch.addcmul(R, self.w0, f)
+            new_value = y_new.detach()  # the test needs no graph: compare detached values
+            err = float(torch.linalg.vector_norm(new_value - y_value, math.inf))
+            if err <= bound:
+                if self.folded:  # f at y itself, unscaled: exact where (y_new - R) / w0 would cancel
+                    f = torch.addmm(self.bias, h, self.weight_t)
+                return y, f, it  # y with its own f: f_n = f(t_n, y_n) exactly
+            y, y_value = y_new, new_value
+        raise _not_converged("the fixed-point corrector", n, max_iter, err)
 
 
 def newton(prob: Problem, n: int, R: Tensor, w0: Tensor, guess: Tensor, tol: float,
@@ -89,7 +117,11 @@ def solve_implicit(prob: Problem, scheme: Scheme, y0: Tensor, *, tol: float, max
     f0 = prob.call(prob.t[0], y0)
     base = (y0 + prob.rows(scheme.start) * f0).unsqueeze(0)  # y0 + sigma_n f0, (1, N, *S)
     history = make_history(prob.rows(kernel).unsqueeze(1), N, base=base)
-    step = newton if implicit == "newton" else fixed_point
+    if implicit == "newton":
+        def step(n: int, R: Tensor, guess: Tensor) -> tuple[Tensor, Tensor, int]:
+            return newton(prob, n, R, w0, guess, tol, max_iter)
+    else:
+        step = functools.partial(Corrector(prob, w0).solve, tol=tol, max_iter=max_iter)
     ys = Trajectory(y0, N)
     f_prev, f_before, f_third = f0, None, None
     iters = evals = 0
@@ -103,12 +135,12 @@ def solve_implicit(prob: Problem, scheme: Scheme, y0: Tensor, *, tol: float, max
         if f_before is None:
             f_guess = f_prev
         elif f_third is None:
-            f_guess = 2 * f_prev - f_before
+            f_guess = torch.add(f_prev, f_prev - f_before)
         else:
-            f_guess = 3 * (f_prev - f_before) + f_third
+            f_guess = torch.add(f_third, f_prev - f_before, alpha=3)  # two autograd nodes, not three
         guess = torch.addcmul(R, w0, f_guess)
         f_third, f_before = f_before, f_prev
-        y, f_prev, it = step(prob, n, R, w0, guess, tol, max_iter)
+        y, f_prev, it = step(n, R, guess)
         ys[n] = y
         iters += it
         most = max(most, it)

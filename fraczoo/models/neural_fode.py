@@ -52,17 +52,23 @@ class MLPVectorField(nn.Module):
         """The same map as ``forward`` for one ``fodeint`` call, which evaluates it once per corrector
         iteration on a small state: the weights are transposed once here instead of at every call
         (``F.linear`` computes addmm(b, h, W^T)), and the layers are not called through
-        ``nn.Module.__call__``; fewer tensor operations per call and fewer autograd nodes, same values."""
+        ``nn.Module.__call__``; fewer tensor operations per call and fewer autograd nodes, same values.
+        Its ``linear_readout`` (hidden features, last weight transposed, last bias) lets the corrector
+        fold its weight into the last layer (``fraczoo.fode._trapezoid``)."""
         layers = [(m.weight.t(), m.bias) for m in self.net if isinstance(m, nn.Linear)]
-        last = len(layers) - 1
+        *hidden_layers, (last_weight_t, last_bias) = layers
+
+        def features(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            h = y if y.ndim == 2 else y.reshape(-1, y.shape[-1])  # (batch, state), the usual case
+            for weight_t, bias in hidden_layers:
+                h = torch.tanh(torch.addmm(bias, h, weight_t))
+            return h
 
         def field(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            h = y if y.ndim == 2 else y.reshape(-1, y.shape[-1])  # (batch, state), the usual case
-            for i, (weight_t, bias) in enumerate(layers):
-                h = torch.addmm(bias, h, weight_t)
-                if i < last:
-                    h = torch.tanh(h)
-            return h if y.ndim == 2 else h.view(y.shape[:-1] + (h.shape[-1],))
+            out = torch.addmm(last_bias, features(t, y), last_weight_t)
+            return out if y.ndim == 2 else out.view(y.shape[:-1] + (out.shape[-1],))
+
+        field.linear_readout = (features, last_weight_t, last_bias)
         return field
 
 

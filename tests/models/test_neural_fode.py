@@ -97,8 +97,11 @@ def test_solve_field_is_the_backbone():
     model = fraczoo.create_model("neural_fode", hidden=8, depth=2)
     field = model.backbone.solve_field()
     t = torch.tensor(0.3)
+    features, weight_t, bias = field.linear_readout
     for y in (torch.randn(5, 2), torch.randn(3, 5, 2), torch.randn(2)):
         assert torch.equal(field(t, y), model.backbone(t, y))
+    y = torch.randn(5, 2)
+    assert torch.equal(torch.addmm(bias, features(t, y), weight_t), model.backbone(t, y))
 
 
 def fit_briefly(model, dm, epochs, root):
