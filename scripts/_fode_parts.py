@@ -64,7 +64,10 @@ def _time(fn, device: str, repeat: int) -> tuple[float, float]:
 
 
 def bench_parallel_grid(device: str, quick: bool = False) -> tuple[list[dict], dict]:
-    from fraczoo.fode._parallel import AUTO_MAX_STATE, AUTO_MIN_POINTS
+    from fraczoo.fode._options import parse_options
+    from fraczoo.fode._parallel import AUTO_MAX_STATE, AUTO_MAX_WORK, AUTO_MIN_POINTS, choose_parallel
+    from fraczoo.fode._problem import Problem
+    from fraczoo.fode._solvers import SOLVERS
 
     dtype = torch.float64
     cases = [("mlp", width) for width in ((32,) if quick else (32, 256))] + [("stiff", 0)]
@@ -93,7 +96,9 @@ def bench_parallel_grid(device: str, quick: bool = False) -> tuple[list[dict], d
                     par_wall, par_cpu = _time(lambda: run(True), device, repeat)
                     row.update({f"{mode}: sequential s": seq_wall, f"{mode}: parallel s": par_wall,
                                 f"{mode}: speed-up": seq_wall / par_wall, f"{mode}: speed-up (CPU)": seq_cpu / par_cpu})
-                row["auto picks parallel"] = n >= AUTO_MIN_POINTS and batch * 2 <= AUTO_MAX_STATE
+                prob = Problem(f, y0, t, ALPHA, SOLVERS["trapezoid"].scheme)
+                opts = parse_options(f, dtype, "trapezoid", "direct", {})
+                row["auto picks parallel"] = choose_parallel(prob, opts, fixed_point=True)
                 rows.append(row)
                 print(row, flush=True)
     print_table(f"sequential / parallel=True time of fodeint (trapezoid, float64, {device}): solve without grad, "
@@ -104,7 +109,8 @@ def bench_parallel_grid(device: str, quick: bool = False) -> tuple[list[dict], d
                "parallel_grid_auto_min_cpu_speedup_solve": min((r["solve: speed-up (CPU)"] for r in auto), default=None),
                "parallel_grid_auto_min_cpu_speedup_direct": min((r["direct: speed-up (CPU)"] for r in auto),
                                                                 default=None),
-               "parallel_grid_rule": f"N >= {AUTO_MIN_POINTS} and state numbers <= {AUTO_MAX_STATE}"}
+               "parallel_grid_rule": f"N >= {AUTO_MIN_POINTS}, state numbers <= {AUTO_MAX_STATE}, "
+                                     f"batch rows x func weights <= {AUTO_MAX_WORK}"}
     print(f"\nrows where parallel=None picks the parallel solve: {len(auto)}; smallest CPU-time speed-up there: "
           f"solve {summary['parallel_grid_auto_min_cpu_speedup_solve']}, "
           f"direct {summary['parallel_grid_auto_min_cpu_speedup_direct']}")

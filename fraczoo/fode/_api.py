@@ -62,12 +62,14 @@ def fodeint(func: Callable, y0: Tensor, t: Tensor, alpha, *, method: str = "pece
       False     the sequential solver (one corrector solve per step).
       None      (default) parallel for an implicit method with the fixed-point corrector on at least
                 64 time points and a state of at most 32 numbers, when func batches over time (checked
-                on two points); sequential otherwise. Measured (``scripts/bench_fode.py``, one CPU
-                thread): on the forced 2-D system at N = 16384 the parallel solve is 19x faster than the
-                sequential trapezoid solve and 50x faster than FDEint's PECE; over N = 64..4096, batch
-                1..64 and MLP widths 32 and 256 (``--parallel-grid``) it is 1.4-39x faster (CPU time)
-                where the rule picks it, except for the width-256 MLP at batch 16 (solve without grad
-                0.45-0.99x, direct gradient 0.91-1.44x): the rule sees the state size, not func's cost.
+                on two points) and, for an nn.Module func, its weights (parameters of 2+ dims) times
+                the state's batch rows are at most 8192 (a cheap func: the per-step overhead the
+                parallel solve saves outweighs its extra evaluations); sequential otherwise. Measured
+                (``scripts/bench_fode.py``, one CPU thread): on the forced 2-D system at N = 16384 the
+                parallel solve is 19x faster than the sequential trapezoid solve and 50x faster than
+                FDEint's PECE; over N = 64..4096, batch 1..64 and MLP widths 32 and 256
+                (``--parallel-grid``) see README "Benchmarks" for where the rule picks it and the
+                speed-ups there.
     ``stats``: optional dict, filled with iteration and evaluation counts (sequential: steps,
     iterations, func_evals; deq: forward_/backward_ windows, sweeps, max_sweeps_per_window,
     window_splits; adjoint: adjoint_iterations, filled during backward).

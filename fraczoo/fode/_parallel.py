@@ -48,10 +48,14 @@ GROW_BELOW = 30
 SHRINK_ABOVE = 70
 # Windows up to this size convolve with a dense Toeplitz block, longer ones through the FFT.
 _DENSE_MAX = 64
-# parallel=None picks the parallel solve from this many time points and up to this many state
-# numbers (the measurements behind them: README "Benchmarks", scripts/bench_fode.py --parallel-grid).
+# parallel=None picks the parallel solve from this many time points, up to this many state numbers, and
+# up to this many weights times batch rows (an nn.Module func's work per call: 2 flops per weight and
+# row for an MLP). Measured on one CPU thread (README "Benchmarks", scripts/bench_fode.py
+# --parallel-grid): parallel paid at batch 4 with a width-256 MLP (4 x 1024 weights) and lost at
+# batch 16 (16 x 1024), where the sweeps' extra evaluations cost more than the per-step overhead saved.
 AUTO_MIN_POINTS = 64
 AUTO_MAX_STATE = 32
+AUTO_MAX_WORK = 8192
 
 
 class NotConverged(Exception):
@@ -341,11 +345,22 @@ def batched_calls_agree(prob: Problem, mode: str) -> bool:
     return bool(torch.allclose(both, one, rtol=tol, atol=tol * (1.0 + float(one.abs().max()))))
 
 
+def func_work(prob: Problem) -> int:
+    """Weights of func (the numbers in its parameters of two or more dims; 0 unless func is an
+    nn.Module) times the batch rows of the state: proportional to an MLP's flops per call."""
+    func = prob.func
+    if not isinstance(func, torch.nn.Module):
+        return 0
+    return prob.B * sum(p.numel() for p in func.parameters() if p.ndim >= 2)
+
+
 def choose_parallel(prob: Problem, opts, fixed_point: bool) -> bool:
     """``parallel=None``: the parallel solve for an implicit method with the fixed-point corrector on
-    at least AUTO_MIN_POINTS time points and a state of at most AUTO_MAX_STATE numbers, when func
-    batches over time (``batched_calls_agree``); else the sequential one."""
+    at least AUTO_MIN_POINTS time points, a state of at most AUTO_MAX_STATE numbers and a func whose
+    work per call (``func_work``) is at most AUTO_MAX_WORK, when func batches over time
+    (``batched_calls_agree``); else the sequential one."""
     if opts.parallel is not None:
         return opts.parallel
     return (fixed_point and opts.implicit == "fixed_point" and prob.N >= AUTO_MIN_POINTS
-            and prob.B * prob.D <= AUTO_MAX_STATE and batched_calls_agree(prob, opts.time_batching))
+            and prob.B * prob.D <= AUTO_MAX_STATE and func_work(prob) <= AUTO_MAX_WORK
+            and batched_calls_agree(prob, opts.time_batching))

@@ -152,6 +152,19 @@ def test_automatic_choice():
     assert chosen(forced, small, t_long, method="trapezoid", implicit="newton") is False
     assert chosen(forced, small, t_long, method="trapezoid", gradient="deq") is True
 
+    class WideMLP(torch.nn.Module):  # 2 x 256 + 256 x 2 = 1024 weights
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Linear(2, 256), torch.nn.Tanh(), torch.nn.Linear(256, 2))
+            self.net.to(F64)
+
+        def forward(self, s, y):
+            return 0.1 * self.net(y)
+
+    wide = WideMLP()
+    assert chosen(wide, torch.ones(4, 2, dtype=F64), t_long, method="trapezoid") is True  # work 4 x 1024
+    assert chosen(wide, torch.ones(16, 2, dtype=F64), t_long, method="trapezoid") is False  # 16 x 1024: costly func
+
     # a func written for one state: it mixes time points when called on a batch of them
     def unbatched(s, y):
         return torch.stack([y[1], -y[0]]) * math.cos(float(s))
