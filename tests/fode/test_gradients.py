@@ -259,14 +259,9 @@ def test_gradient_mode_options_are_checked():
         fodeint(lambda s, y: -y, y0, t, 0.5, method="trapezoid", gradient="deq", time_batching="x")
 
 
-class ReadoutField(torch.nn.Module):
-    """An MLP field that exposes its last layer (``linear_readout``), as NeuralFODE's solve field does."""
-
-    def __init__(self, dim=2, hidden=8, seed=0):
-        super().__init__()
-        torch.manual_seed(seed)
-        self.l1 = torch.nn.Linear(dim, hidden, dtype=F64)
-        self.l2 = torch.nn.Linear(hidden, dim, dtype=F64)
+class ReadoutField(Field):
+    """An MLP field (no time dependence) that exposes its last layer (``linear_readout``), as NeuralFODE's
+    solve field does."""
 
     def features(self, t, y):
         return torch.tanh(self.l1(y))
