@@ -339,7 +339,8 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny data, 1-2 epochs, seed 0 only (smoke run)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64], help="fields: grid sizes")
-    parser.add_argument("--fields-epochs", type=int, default=20)
+    parser.add_argument("--fields-epochs", type=int, default=40, help="fields: epochs for every model (20 left the "
+                        "zoo model short of converged at 64x64: benchmarks/compare_baselines_fields_e20.json)")
     parser.add_argument("--digits-epochs", type=int, default=30)
     parser.add_argument("--fields-train-size", type=int, help="fields: new training fields per epoch "
                         "(default: config.yaml's)")
