@@ -79,6 +79,12 @@ RECIPES = {
         "10-class 8x8 digits (scikit-learn's UCI set, resized to 16x16, seed 0 split), fine-tuned from .fields "
         "for 30 epochs (~3 min on 1 CPU thread)",
     ),
+    "spectral_fractional_cnn.fields64": (
+        "models/spectral_fractional_cnn/config.yaml",
+        ["--data.init_args.size=64", "--trainer.max_epochs=40", *_QUIET],
+        "Hurst exponent of 64x64 fractional Gaussian fields, hybrid block (FractionalFieldDataModule at size 64, "
+        "seed 0, 4096 new fields per epoch, 40 epochs; ~4 min on 1 CPU thread)",
+    ),
     "stochastic_memory_seq.arfima": (
         "models/stochastic_memory_seq/config.yaml",
         ["--trainer.logger=false", "--trainer.callbacks=[]", "--trainer.enable_checkpointing=false",
