@@ -66,7 +66,7 @@ def fodeint(func: Callable, y0: Tensor, t: Tensor, alpha, *, method: str = "pece
                 the state's batch rows are at most 8192 (a cheap func: the per-step overhead the
                 parallel solve saves outweighs its extra evaluations); sequential otherwise. Measured
                 (``scripts/bench_fode.py``, one CPU thread): on the forced 2-D system at N = 16384 the
-                parallel solve is 19x faster than the sequential trapezoid solve and 50x faster than
+                parallel solve is 15x faster than the sequential trapezoid solve and 55x faster than
                 FDEint's PECE; over N = 64..4096, batch 1..64 and MLP widths 32 and 256
                 (``--parallel-grid``) see README "Benchmarks" for where the rule picks it and the
                 speed-ups there.
