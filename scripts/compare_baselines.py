@@ -3,7 +3,7 @@ same budget (issue 18). One task per call; each writes benchmarks/compare_baseli
 
     python scripts/compare_baselines.py --task fields     # Hurst exponent of 32x32 and 64x64 fields
     python scripts/compare_baselines.py --task digits     # 16x16 handwritten digits, from scratch / fine-tuned
-    python scripts/compare_baselines.py --task shipped    # the shipped .fields / .digits weights, no training
+    python scripts/compare_baselines.py --task shipped    # the shipped .fields* / .digits weights, no training
     python scripts/compare_baselines.py --task dynamics   # neural_fode vs a neural ODE (scripts/compare_dynamics.py)
     python scripts/compare_baselines.py --task fields --quick   # smoke run (tiny data, 1 epoch, 1 seed)
 
@@ -300,20 +300,19 @@ def run_fields(args) -> dict:
     return {"fields_config": config_args("config.yaml", "data"), "rows": rows, "summary": summary}
 
 
-FIELDS_TAGS = ("fields", "fields64")  # trained at 32x32 and at 64x64
-
-
 def run_shipped(args) -> dict:
     """The shipped weights alone (no training): ``.fields`` and ``.fields64`` on the test fields of every
     (size, seed) beside the estimators on the same fields (the fields of every seed's test stream are new
     to the weights, which trained on the separate fresh stream), ``.digits`` on seed 0's test split (the
     split it was made with; other seeds' test digits overlap its training digits)."""
+    fields_tags = [name.split(".")[1] for name in fraczoo.list_pretrained()
+                   if name.startswith("spectral_fractional_cnn.fields")]  # .fields (32x32), .fields64
     rows = []
     for size in args.sizes:
         for seed in args.seeds:
             data = fields_data(size, seed, args)
             rows += estimator_rows(size, seed, args)
-            for tag in FIELDS_TAGS:
+            for tag in fields_tags:
                 try:
                     shipped = shipped_row(tag, data, "test MAE", "test_mae", f"Hurst, fields {size}x{size}")
                 except ValueError as err:  # a size whose spectrum the weights never saw: refused, not scored

@@ -234,7 +234,7 @@ class DenseHistory:
         self.single = kernel.shape[1] == 1
         if self.single:  # one kernel: no K axis, so that reading a row is one autograd node, not two
             cols, base = cols.squeeze(2), base[0]
-        self.cols = cols.unbind(1)  # cols[j][m] = w_{m-j} (m > j), else 0: (n_out, K, *wshape)
+        self.cols = cols.unbind(1)  # cols[j][m] = w_{m-j} (m > j), else 0: (n_out, K, *wshape), K left out if 1
         self.sums = base if self.single else base.transpose(0, 1)  # (n_out, K, *S), K left out if 1
         self.count = 0
 

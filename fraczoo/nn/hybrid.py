@@ -149,9 +149,9 @@ class LogRadialSpectrum(nn.Module):
             self._layouts[key] = ((A / total.clamp_min(1e-300)).to(dtype), present)
         return self._layouts[key]
 
-    def present(self, height: int, width: int) -> Tensor:
-        """(bins,) bool: the annuli that hold at least one mode of a height x width image."""
-        return self._layout(height, width, torch.float64, torch.device("cpu"))[1]
+    def present(self, x: Tensor) -> Tensor:
+        """(bins,) bool on x's device: the annuli that hold at least one mode of an image of x's size."""
+        return self._layout(x.shape[-2], x.shape[-1], x.dtype, x.device)[1]
 
     def forward(self, x: Tensor) -> Tensor:
         _check_batch_of_images(x)
@@ -265,19 +265,21 @@ class FractionalHybridEncoder(nn.Module):
         if self.training or not int(self.norm.num_batches_tracked):
             return spectrum
         var = self.norm.running_var[:spectrum.shape[1]]
-        idle = var < 1e-4 * var.max()
-        size = f"{x.shape[-2]}x{x.shape[-1]}"
-        if bool(idle.any()) and bool((spectrum[:, idle] != 0).any()):
-            annuli = sorted({int(i) % self.spectrum.bins for i in idle.nonzero().flatten()})
-            raise ValueError(f"x has {size} pixels, whose radial spectrum has modes in annuli {annuli} of "
-                             f"{self.spectrum!r}, which held none in every training image: the model never saw "
-                             "these features. Use images of the training size, or train (or fine-tune) at this size")
-        present = self.spectrum.present(x.shape[-2], x.shape[-1]).to(idle.device).repeat(x.shape[1])
+        idle = var < 1e-4 * var.max()  # per (channel, annulus), the layout of ``spectrum``'s columns
+        present = self.spectrum.present(x).repeat(x.shape[1])
+
+        def described(annuli: Tensor, modes: str) -> str:
+            numbers = sorted({int(i) % self.spectrum.bins for i in annuli.nonzero().flatten()})
+            return (f"x has {x.shape[-2]}x{x.shape[-1]} pixels, whose radial spectrum has {modes} in annuli {numbers} "
+                    f"of {self.spectrum!r}")
+
         missing = ~idle & ~present
+        if bool((idle & present).any()):  # the message names every idle annulus, as it always has
+            raise ValueError(described(idle, "modes") + ", which held none in every training image: the model "
+                             "never saw these features. Use images of the training size, or train (or fine-tune) at "
+                             "this size")
         if bool(missing.any()):
-            annuli = sorted({int(i) % self.spectrum.bins for i in missing.nonzero().flatten()})
-            warnings.warn(f"x has {size} pixels, whose radial spectrum has no modes in annuli {annuli} of "
-                          f"{self.spectrum!r}, which held modes in the training images (larger ones): expect a "
-                          "larger error than at the training size. Use a model trained at this size",
+            warnings.warn(described(missing, "no modes") + ", which held modes in the training images (larger ones): "
+                          "expect a larger error than at the training size. Use a model trained at this size",
                           UserWarning, stacklevel=2)
         return spectrum
