@@ -176,7 +176,16 @@ class ZooCLI(LightningCLI):
                                  "initialises the model (fine-tuning; the head stays fresh)")
 
     def instantiate_classes(self) -> None:
-        super().instantiate_classes()
+        try:
+            super().instantiate_classes()
+        except ValueError as err:  # jsonargparse buries the cause under every logger type it tried
+            import lightning.pytorch.loggers.wandb as wandb_logger
+
+            if "WandbLogger" in str(err) and not wandb_logger._WANDB_AVAILABLE:
+                raise SystemExit("fraczoo: this config logs to Weights & Biases, and wandb is not installed: "
+                                 "pip install 'fraczoo[wandb]', or run without a logger (--trainer.logger=false)"
+                                 ) from None
+            raise
         source = self._get(self.config, "init_weights")
         if source and not self._get(self.config, "ckpt_path"):
             load_backbone(self.model, source)

@@ -40,6 +40,20 @@ def test_fit_logs_wandb_offline_and_reports_paths(tmp_path):
     assert "val_loss" in val.stdout
 
 
+def test_fit_without_wandb_installed_says_what_to_install(tmp_path):
+    # wandb made unavailable the way Lightning's WandbLogger checks for it: a requirement that is not met
+    code = ("import sys, lightning.pytorch.loggers.wandb as w; from lightning_utilities.core.imports import "
+            "RequirementCache; w._WANDB_AVAILABLE = RequirementCache('wandb>=999'); from fraczoo.cli import main; "
+            "main(sys.argv[1:])")
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code, "fit", "--config", str(CONFIG), "--trainer.max_epochs=1",
+                          "--data.train_size=32", "--data.val_size=16", "--data.size=16"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "wandb is not installed: pip install 'fraczoo[wandb]'" in out.stderr
+    assert "--trainer.logger=false" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_bad_config_key_is_reported(tmp_path):
     out = run_cli("fit", "--config", str(CONFIG), "--model.init_args.no_such_arg=1", cwd=tmp_path)
     assert out.returncode != 0
