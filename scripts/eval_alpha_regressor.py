@@ -10,13 +10,15 @@ model``: equally likely, alpha uniform in each model's challenge range, lengths 
 ``data/andi_official/task1_<dim>d_n<n>_seed<seed>.npz`` (made by ``scripts/andi_official.sh task1 --dim
 <dim> --n <n> --seed <seed>``; lengths 10..999), or the file given by ``--data``. The pretrained recipes
 validate on the official seed-1 sets: evaluate on another seed.
-Prints the MAE of the predicted mean overall, by length bin and by model, the coverage of the central
-90% interval, the Gaussian NLL, the KS statistic of the PIT values, the ENCE (expected normalised
-calibration error, Levi et al. 2022: trajectories sorted by predicted std into ``ENCE_BINS`` = 20 bins
-of equal count, mean over bins of |RMV - RMSE| / RMV, RMV the root mean predicted variance and RMSE the
-root mean squared error of the bin), and the same MAE table for the baseline: alpha = slope of a
+Prints the MAE of the point estimate (``predict_alpha``: the posterior median, for a Gaussian its mean)
+overall, by length bin and by model, the coverage of the central 90% interval (the posterior's 5% and
+95% quantiles), the NLL (mean negative log density of the true alpha under the posterior), the KS
+statistic of the PIT values (the posterior CDF at the true alpha), the ENCE (expected normalised
+calibration error, Levi et al. 2022: trajectories sorted by posterior std into ``ENCE_BINS`` = 20 bins
+of equal count, mean over bins of |RMV - RMSE| / RMV, RMV the root mean posterior variance and RMSE the
+root mean squared error of the posterior mean in the bin), and the same MAE table for the baseline: alpha = slope of a
 least-squares fit of log TAMSD(lag) against log lag, lags 1..max(4, T // 10) (log-spaced, at most 16),
-clipped to [0, 2]. ``--symmetrize`` adds the same numbers for ``predict_alpha(symmetrize=True)`` (the
+clipped to [0, 2]. ``--symmetrize`` adds the same numbers for ``predict_posterior(symmetrize=True)`` (the
 mixture over the trajectory's mirror images and axis rotations) on the same trajectories. Writes the
 numbers to ``benchmarks/eval_alpha_regressor_<dim>d[_official].json``.
 """
@@ -85,6 +87,20 @@ def table(errors: np.ndarray, lengths: np.ndarray, model: np.ndarray, names) -> 
     return out
 
 
+def posterior_metrics(posterior, true: np.ndarray) -> dict:
+    """Point estimate (median), mean, std and calibration of a ``torch.distributions`` posterior (batch (n,))
+    against the true alphas: coverage of the central 90% interval, NLL, PIT KS, ENCE."""
+    from fraczoo.callbacks.calibration import ks_uniform
+
+    y = torch.from_numpy(true).to(posterior.mean)
+    level = lambda q: posterior.icdf(torch.full_like(y, q))  # noqa: E731
+    inside = (y >= level(0.05)) & (y <= level(0.95))
+    mean, std = posterior.mean.double().numpy(), posterior.stddev.double().numpy()
+    return {"estimate": level(0.5).double().numpy(), "coverage90": float(inside.double().mean()),
+            "nll": float(-posterior.log_prob(y).double().mean()), "pit_ks": ks_uniform(posterior.cdf(y)),
+            "ence": ence(mean, std, true), "mean_std": float(std.mean())}
+
+
 def load_model(weights: str):
     import fraczoo
 
@@ -119,7 +135,6 @@ def main(argv=None) -> dict:
     torch.set_num_threads(args.threads)
 
     from fraczoo.datamodules.andi import MODEL_NAMES, simulate
-    from fraczoo.callbacks.calibration import calibration_metrics
 
     model = load_model(args.weights)
     dim = args.dim or model.hparams.dim
@@ -146,37 +161,34 @@ def main(argv=None) -> dict:
         source = f"andi.simulate: attm/ctrw/fbm/lw/sbm, balance={args.balance}, challenge noise, lengths 10..{longest}"
     sim_seconds = time.time() - start
     start = time.time()
-    mean, std = model.predict_alpha(torch.from_numpy(data.positions), torch.from_numpy(data.lengths))
+    post = posterior_metrics(model.predict_posterior(torch.from_numpy(data.positions),
+                                                     torch.from_numpy(data.lengths)), data.alpha)
     predict_seconds = time.time() - start
-    mean, std = mean.double().numpy(), std.double().numpy()
     if args.symmetrize:
         start = time.time()
-        sym_mean, sym_std = model.predict_alpha(torch.from_numpy(data.positions), torch.from_numpy(data.lengths),
-                                                symmetrize=True)
+        sym = posterior_metrics(model.predict_posterior(torch.from_numpy(data.positions),
+                                                        torch.from_numpy(data.lengths), symmetrize=True), data.alpha)
         sym_seconds = time.time() - start
-        sym_mean, sym_std = sym_mean.double().numpy(), sym_std.double().numpy()
     baseline = tamsd_alpha(data.positions.astype(np.float64), data.lengths)
 
-    calib = calibration_metrics(torch.from_numpy(mean), torch.from_numpy(std), torch.from_numpy(data.alpha))
     result = {
         "command": "python scripts/eval_alpha_regressor.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "weights": args.weights, "dim": dim, "n": args.n, "seed": args.seed,
         "data": source,
-        "model_mae": table(np.abs(mean - data.alpha), data.lengths, data.model, MODEL_NAMES),
+        "posterior": model.hparams.posterior,
+        "model_mae": table(np.abs(post["estimate"] - data.alpha), data.lengths, data.model, MODEL_NAMES),
         "baseline_tamsd_mae": table(np.abs(baseline - data.alpha), data.lengths, data.model, MODEL_NAMES),
-        "coverage90": calib["coverage90"], "nll": calib["nll"], "pit_ks": calib["pit_ks"],
-        "ence": ence(mean, std, data.alpha), "ence_bins": f"{ENCE_BINS} equal-count bins of predicted std",
-        "mean_std": float(std.mean()),
+        "coverage90": post["coverage90"], "nll": post["nll"], "pit_ks": post["pit_ks"],
+        "ence": post["ence"], "ence_bins": f"{ENCE_BINS} equal-count bins of predicted std",
+        "mean_std": post["mean_std"],
         "seconds": {"data": round(sim_seconds, 1), "predict": round(predict_seconds, 1)},
     }
     result["mae_ratio_model_over_baseline"] = result["model_mae"]["overall"] / result["baseline_tamsd_mae"]["overall"]
     if args.symmetrize:
-        sym_calib = calibration_metrics(torch.from_numpy(sym_mean), torch.from_numpy(sym_std),
-                                        torch.from_numpy(data.alpha))
         result["symmetrized"] = {
-            "model_mae": table(np.abs(sym_mean - data.alpha), data.lengths, data.model, MODEL_NAMES),
-            "coverage90": sym_calib["coverage90"], "nll": sym_calib["nll"], "pit_ks": sym_calib["pit_ks"],
-            "ence": ence(sym_mean, sym_std, data.alpha), "mean_std": float(sym_std.mean()), "predict_seconds": round(sym_seconds, 1),
+            "model_mae": table(np.abs(sym["estimate"] - data.alpha), data.lengths, data.model, MODEL_NAMES),
+            **{k: sym[k] for k in ("coverage90", "nll", "pit_ks", "ence", "mean_std")},
+            "predict_seconds": round(sym_seconds, 1),
         }
 
     m, b = result["model_mae"], result["baseline_tamsd_mae"]

@@ -2,7 +2,11 @@
 
 Task of the AnDi 2020 challenge (Muñoz-Gil et al., Nat. Commun. 12, 6253, 2021), single-trajectory
 inference of alpha in (0, 2) from 10..1000 noisy positions in 1, 2 or 3 dimensions. The model outputs a
-Gaussian N(mean, std^2) over alpha per trajectory and is trained on its negative log-likelihood.
+posterior over alpha per trajectory (a ``torch.distributions`` object) and is trained on its negative
+log-likelihood: a Gaussian N(mean, std^2) (``posterior="gaussian"``), or a histogram over ``bins`` bins of
+(0, 2] (``posterior="histogram"``), which can be skewed or bimodal where a trajectory fits two models
+(an ATTM at small alpha looks like a Brownian fBm). The point estimate is the posterior median, which
+minimises the expected absolute error (the challenge's metric); for a Gaussian it is the mean.
 
 Inputs are made scale free: displacements d_t = x_{t+1} - x_t are divided by their per-trajectory root
 mean square (the challenge multiplies every trajectory by a random N(0, 1) factor). The backbone
@@ -13,9 +17,11 @@ adds global features: log(T) and the log time-averaged MSD of the normalised tra
 1, 2, 4, ..., 64 (its slope is the classic MSD estimate of alpha). Every layer re-applies the mask, so
 a trajectory's output does not depend on the padding of the batch it is in.
 
-Loss: beta-NLL (Seitzer et al., "On the pitfalls of heteroscedastic uncertainty estimation with
+Loss (Gaussian): beta-NLL (Seitzer et al., "On the pitfalls of heteroscedastic uncertainty estimation with
 probabilistic neural networks", ICLR 2022), the Gaussian NLL weighted per sample by stop-grad(std^(2 beta));
 beta = 0 is the plain NLL. Its per-input optimum is still mean = E[alpha|x], std^2 = Var[alpha|x].
+Loss (histogram): the cross-entropy of the bin holding the true alpha, whose optimum is the bin
+probabilities P(alpha in bin | x).
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ import numpy as np
 import torch
 import torchmetrics
 from torch import Tensor, nn
+from torch.distributions import Distribution, Normal, constraints
 from torch.nn import functional as F
 
 from fraczoo._checks import check_bool, check_choice, check_int, check_int_list, check_real
@@ -35,7 +42,7 @@ from fraczoo.models._registry import register_model
 ALPHA_MAX = 2.0
 MIN_LENGTH = 10
 MSD_LAGS = (1, 2, 4, 8, 16, 32, 64)
-_Z90 = 1.6448536269514722  # Phi^{-1}(0.95): the central 90% interval is mean +- z std
+POSTERIORS = ("gaussian", "histogram")
 
 
 def _masked_rms(d: Tensor, mask: Tensor) -> Tensor:
@@ -86,6 +93,74 @@ def _symmetries(dim: int, like: Tensor) -> list[tuple[list[int], Tensor]]:
     signs = torch.cartesian_prod(*[like.new_tensor([1.0, -1.0])] * dim).reshape(-1, dim)
     shifts = [[(i + k) % dim for i in range(dim)] for k in range(dim)]
     return [(axes, sign) for axes in shifts for sign in signs]
+
+
+def histogram_edges(bins: int) -> Tensor:
+    """Bin edges (bins + 1,) on [0, ALPHA_MAX] with bin k centred on alpha = ALPHA_MAX (k + 1) / bins (the
+    organisers' 0.05 grid for bins = 40): the inner edges are the midpoints between centres, so the first
+    bin is 1.5 widths wide and the last half a width."""
+    centres = torch.arange(1, bins + 1, dtype=torch.float64) * (ALPHA_MAX / bins)
+    return torch.cat([centres.new_zeros(1), (centres[:-1] + centres[1:]) / 2, centres.new_full((1,), ALPHA_MAX)])
+
+
+class AlphaHistogram(Distribution):
+    """Piecewise-uniform density: mass ``probs[..., k]`` spread evenly over [edges[k], edges[k+1]].
+
+    probs (..., K) sums to one over its last axis; edges (K + 1,) increasing. Gives mean, variance, cdf,
+    icdf (quantiles, so the median is ``icdf(0.5)``) and log_prob (log of the density) in closed form.
+    """
+
+    arg_constraints: dict = {}
+
+    def __init__(self, probs: Tensor, edges: Tensor, validate_args=None):
+        self.probs, self.edges = probs, edges.to(probs)
+        self.widths = self.edges[1:] - self.edges[:-1]
+        self._cum = F.pad(probs.cumsum(-1), (1, 0)).clamp(max=1.0)  # (..., K + 1): P(alpha < edges[k])
+        super().__init__(probs.shape[:-1], validate_args=False)
+
+    @constraints.dependent_property
+    def support(self):
+        return constraints.interval(float(self.edges[0]), float(self.edges[-1]))
+
+    @property
+    def mean(self) -> Tensor:
+        return (self.probs * (self.edges[1:] + self.edges[:-1]) / 2).sum(-1)
+
+    @property
+    def variance(self) -> Tensor:
+        mids = (self.edges[1:] + self.edges[:-1]) / 2
+        second = (self.probs * (mids.square() + self.widths.square() / 12)).sum(-1)
+        return (second - self.mean.square()).clamp(min=0)
+
+    def _broadcast(self, value) -> tuple[Tensor, Tensor, Tensor]:
+        # value broadcasts against the batch shape, as for every torch distribution
+        value = torch.as_tensor(value).to(self.probs)
+        shape = torch.broadcast_shapes(value.shape, self.batch_shape)
+        return value.expand(shape), self.probs.expand(*shape, -1), self._cum.expand(*shape, -1)
+
+    def _bin(self, value: Tensor) -> Tensor:
+        return (torch.searchsorted(self.edges, value.contiguous(), right=True) - 1).clamp(0, len(self.widths) - 1)
+
+    def cdf(self, value: Tensor) -> Tensor:
+        value, probs, cum = self._broadcast(value)
+        k = self._bin(value)
+        inside = ((value - self.edges[k]) / self.widths[k]).clamp(0, 1)
+        return cum.gather(-1, k[..., None])[..., 0] + probs.gather(-1, k[..., None])[..., 0] * inside
+
+    def icdf(self, value: Tensor) -> Tensor:
+        value, probs, cum = self._broadcast(value)
+        # the first bin whose upper cumulative probability reaches the level
+        k = torch.searchsorted(cum[..., 1:].contiguous(), value[..., None].contiguous())[..., 0]
+        k = k.clamp(max=len(self.widths) - 1)
+        below, p = cum.gather(-1, k[..., None])[..., 0], probs.gather(-1, k[..., None])[..., 0]
+        return self.edges[k] + self.widths[k] * ((value - below) / p.clamp(min=1e-12)).clamp(0, 1)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        value, probs, _ = self._broadcast(value)
+        k = self._bin(value)
+        density = probs.gather(-1, k[..., None])[..., 0] / self.widths[k]
+        outside = (value < self.edges[0]) | (value > self.edges[-1])
+        return torch.where(outside, torch.full_like(density, -math.inf), density.log())
 
 
 class _ResidualBlock(nn.Module):
@@ -141,6 +216,11 @@ class TrajectoryEncoder(nn.Module):
         return out
 
 
+def _summary(posterior: Distribution) -> tuple[Tensor, Tensor]:
+    """(median, standard deviation) of a posterior over alpha."""
+    return posterior.icdf(torch.full_like(posterior.mean, 0.5)), posterior.stddev
+
+
 def gaussian_nll(mean: Tensor, std: Tensor, target: Tensor, beta: float = 0.0) -> Tensor:
     """Per-sample NLL of target under N(mean, std^2), weighted by stop-grad(std^(2 beta)) (beta-NLL)."""
     nll = 0.5 * math.log(2 * math.pi) + torch.log(std) + 0.5 * ((target - mean) / std).square()
@@ -149,22 +229,28 @@ def gaussian_nll(mean: Tensor, std: Tensor, target: Tensor, beta: float = 0.0) -
 
 @register_model(datamodule="fraczoo.datamodules.anomalous_diffusion:AnomalousDiffusionDataModule")
 class BayesianAlphaRegressor(ZooModule):
-    """Gaussian posterior N(mean, std^2) over the anomalous exponent alpha in (0, 2) of a trajectory.
+    """Posterior over the anomalous exponent alpha in (0, 2) of a trajectory: Gaussian or histogram.
 
     dim: 1, 2 or 3 (coordinates per position); width / dilations / kernel_size: the dilated conv
-    backbone; hidden: the head's hidden width; std_floor: lower bound of the predicted std; nll_beta:
-    the beta of beta-NLL (0 = plain NLL); lr, weight_decay, warmup_steps: AdamW with linear warmup and
-    cosine decay over the run; buckets: length groups the backbone splits a batch into (saves padding).
-    Logs val_loss (the plain NLL, whatever nll_beta), val_mae and val_coverage90 (the fraction of true
-    orders inside the central 90% interval); ``validation_step`` returns the predicted means and stds and the
+    backbone; hidden: the head's hidden width; posterior: "gaussian" (N(mean, std^2)) or "histogram"
+    (``AlphaHistogram`` over ``bins`` bins centred on 2 k / bins); std_floor: lower bound of the Gaussian's
+    std; nll_beta: the beta of the Gaussian's beta-NLL (0 = plain NLL); lr, weight_decay, warmup_steps:
+    AdamW with linear warmup and cosine decay over the run; buckets: length groups the backbone splits a
+    batch into (saves padding). Logs val_loss (the plain negative log density of the true alpha, whatever
+    the training loss), val_mae (of the posterior median) and val_coverage90 (the fraction of true orders
+    inside the central 90% interval); ``validation_step`` returns the posterior means and stds and the
     true orders, so ``AlphaPosteriorMonitor`` logs their calibration (``alpha_posterior/*``).
     """
 
     def __init__(self, dim: int = 1, width: int = 32, dilations: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
                  kernel_size: int = 3, hidden: int = 64, std_floor: float = 0.01, nll_beta: float = 0.5,
-                 lr: float = 3e-3, weight_decay: float = 1e-4, warmup_steps: int = 100, buckets: int = 4):
+                 lr: float = 3e-3, weight_decay: float = 1e-4, warmup_steps: int = 100, buckets: int = 4,
+                 posterior: str = "gaussian", bins: int = 40):
         super().__init__()
         check_choice(dim, "dim", (1, 2, 3))
+        check_choice(posterior, "posterior", POSTERIORS)
+        if check_int(bins, "bins") < 2:
+            raise ValueError(f"bins must be an int >= 2, got {bins!r}")
         check_int(width, "width")
         check_int_list(dilations, "dilations")
         if check_int(kernel_size, "kernel_size") % 2 == 0:
@@ -179,49 +265,72 @@ class BayesianAlphaRegressor(ZooModule):
         self.save_hyperparameters()
         self.backbone = TrajectoryEncoder(dim, width, tuple(dilations), kernel_size, buckets)
         self.head = nn.Sequential(nn.Linear(self.backbone.out_features, hidden), nn.GELU(),
-                                  nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, 2))
+                                  nn.Linear(hidden, hidden), nn.GELU(),
+                                  nn.Linear(hidden, 2 if posterior == "gaussian" else bins))
         self.init_metrics(mae=torchmetrics.MeanAbsoluteError(), coverage90=torchmetrics.MeanMetric())
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        """Padded positions x (B, T, dim) and lengths (B,) -> (mean, std) of alpha, each (B,)."""
-        raw = self.head(self.backbone(x, lengths))
-        mean = ALPHA_MAX * torch.sigmoid(raw[:, 0])
-        std = F.softplus(raw[:, 1]) + self.hparams.std_floor
-        return mean, std
+        """Padded positions x (B, T, dim) and lengths (B,) -> (estimate, std) of alpha, each (B,): the
+        posterior median (the mean for a Gaussian) and standard deviation."""
+        return _summary(self.distribution(self.head(self.backbone(x, lengths))))
+
+    def distribution(self, raw: Tensor) -> Distribution:
+        """The head's output (B, 2 or bins) -> the posterior over alpha, batch shape (B,)."""
+        if self.hparams.posterior == "histogram":
+            return AlphaHistogram(raw.softmax(-1), histogram_edges(self.hparams.bins))
+        return Normal(ALPHA_MAX * torch.sigmoid(raw[:, 0]), F.softplus(raw[:, 1]) + self.hparams.std_floor)
 
     def predict_batch(self, batch):
-        return self(batch["x"], batch["lengths"])
+        return self.head(self.backbone(batch["x"], batch["lengths"]))
+
+    def predict_step(self, batch, batch_idx):
+        return _summary(self.distribution(self.predict_batch(batch)))
 
     def target(self, batch):
         return batch["alpha"]
 
     def loss(self, pred, target):
-        mean, std = pred
-        return gaussian_nll(mean, std, target.to(mean.dtype), self.hparams.nll_beta).mean()
+        if self.hparams.posterior == "histogram":
+            edges = histogram_edges(self.hparams.bins).to(pred)
+            bin_of = (torch.searchsorted(edges, target.to(pred.dtype).contiguous(), right=True) - 1)
+            return F.cross_entropy(pred, bin_of.clamp(0, self.hparams.bins - 1))
+        post = self.distribution(pred)
+        return gaussian_nll(post.loc, post.scale, target.to(pred.dtype), self.hparams.nll_beta).mean()
 
     def eval_loss(self, pred, target):
-        # the plain NLL whatever nll_beta the training uses, so runs compare
-        mean, std = pred
-        return gaussian_nll(mean, std, target.to(mean.dtype)).mean()
+        # the negative log density whatever the training loss, so runs (and posterior kinds) compare
+        return -self.distribution(pred).log_prob(target.to(pred.dtype)).mean()
 
     def update_metrics(self, metrics, pred, target):
-        mean, std = pred
-        target = target.to(mean.dtype)
-        metrics["mae"].update(mean, target)
-        metrics["coverage90"].update(((target - mean).abs() <= _Z90 * std).to(mean.dtype))
+        post = self.distribution(pred)
+        target = target.to(pred.dtype)
+        metrics["mae"].update(post.icdf(torch.full_like(target, 0.5)), target)
+        lower, upper = post.icdf(torch.full_like(target, 0.05)), post.icdf(torch.full_like(target, 0.95))
+        metrics["coverage90"].update(((target >= lower) & (target <= upper)).to(pred.dtype))
 
     def train_logs(self, pred, target):
-        return {"train_mae": (pred[0] - target.to(pred[0].dtype)).abs().mean().detach()}
+        estimate = _summary(self.distribution(pred))[0]
+        return {"train_mae": (estimate - target.to(pred.dtype)).abs().mean().detach()}
 
     def validation_outputs(self, pred, target):
-        # AlphaPosteriorMonitor's calibration protocol: one predicted Gaussian and true order per trajectory
-        mean, std = pred
-        return {"alpha_mean": mean.detach(), "alpha_std": std.detach(), "alpha_true": target.to(mean.dtype)}
+        # AlphaPosteriorMonitor's calibration protocol: one posterior mean and std and true order per trajectory
+        post = self.distribution(pred)
+        return {"alpha_mean": post.mean.detach(), "alpha_std": post.stddev.detach(),
+                "alpha_true": target.to(pred.dtype)}
 
-    @torch.no_grad()
     def predict_alpha(self, trajectories, lengths=None, *, batch_size: int = 256,
                       symmetrize: bool = False) -> tuple[Tensor, Tensor]:
-        """(mean, std) of alpha for raw trajectories, each of shape (B,), on the model's device.
+        """(estimate, std) of alpha for raw trajectories, each of shape (B,), on the model's device: the
+        posterior median (for a Gaussian posterior its mean) and standard deviation of
+        ``predict_posterior`` (same arguments)."""
+        return _summary(self.predict_posterior(trajectories, lengths, batch_size=batch_size, symmetrize=symmetrize))
+
+    @torch.no_grad()
+    def predict_posterior(self, trajectories, lengths=None, *, batch_size: int = 256,
+                          symmetrize: bool = False) -> Distribution:
+        """The posterior over alpha of raw trajectories: a ``Normal`` or an ``AlphaHistogram`` of batch shape
+        (B,) on the model's device, with mean, stddev, cdf, icdf (``icdf(0.05)``, ``icdf(0.95)``: the
+        central 90% interval) and log_prob.
 
         trajectories: a list of (T_i, dim) arrays/tensors of positions (T_i >= 10), or a padded tensor /
         array (B, T, dim) with ``lengths`` (B,) (all of T when omitted). Runs in eval mode without
@@ -229,32 +338,38 @@ class BayesianAlphaRegressor(ZooModule):
 
         symmetrize: also predict on the trajectory's mirror images and axis rotations (x -> -x in 1D, the
         8 symmetries of the square in 2D, sign flips times cyclic axis shifts, 24, in 3D), which leave
-        every AnDi model's law unchanged, and return the equal-weight mixture of those Gaussians:
-        mean = average of the means, variance = average variance + variance of the means. Costs 2x, 8x or
-        24x the plain prediction; the result is exactly invariant under those symmetries.
+        every AnDi model's law unchanged, and return the equal-weight mixture: for a histogram the mean
+        of the bin probabilities (exact); for a Gaussian the Gaussian with the mixture's mean and variance
+        (average of the means; average variance + variance of the means). Costs 2x, 8x or 24x the plain
+        prediction; the result is exactly invariant under those symmetries.
         """
         check_int(batch_size, "batch_size")
         check_bool(symmetrize, "symmetrize")
         x, lengths = self._as_batch(trajectories, lengths)
-        views = _symmetries(self.hparams.dim, x) if symmetrize else None
+        views = _symmetries(self.hparams.dim, x) if symmetrize else [(list(range(self.hparams.dim)), None)]
         was_training = self.training
         self.eval()
-        mean, std = x.new_empty(x.shape[0]), x.new_empty(x.shape[0])
+        # per trajectory: the histogram's probabilities, or the Gaussian's (mean, variance), view-averaged
+        gaussian = self.hparams.posterior == "gaussian"
+        out = x.new_empty(x.shape[0], 2 if gaussian else self.hparams.bins)
         try:
             # batches of similar length waste little work on padding; results do not depend on the grouping
             for idx in torch.argsort(lengths).split(batch_size):
-                span = int(lengths[idx].max())
-                chunk = x[idx, :span]
-                if views is None:
-                    mean[idx], std[idx] = self(chunk, lengths[idx])
-                    continue
-                means, stds = zip(*(self(chunk[..., axes] * sign, lengths[idx]) for axes, sign in views))
-                means, variances = torch.stack(means), torch.stack(stds).square()
-                mean[idx] = means.mean(0)
-                std[idx] = (variances.mean(0) + means.var(0, unbiased=False)).sqrt()
+                chunk = x[idx, : int(lengths[idx].max())]
+                posts = [self.distribution(self.head(self.backbone(chunk if sign is None else chunk[..., axes] * sign,
+                                                                   lengths[idx])))
+                         for axes, sign in views]
+                if gaussian:
+                    means, variances = torch.stack([p.loc for p in posts]), torch.stack([p.variance for p in posts])
+                    out[idx, 0] = means.mean(0)
+                    out[idx, 1] = variances.mean(0) + means.var(0, unbiased=False)
+                else:
+                    out[idx] = torch.stack([p.probs for p in posts]).mean(0)
         finally:
             self.train(was_training)
-        return mean, std
+        if gaussian:
+            return Normal(out[:, 0], out[:, 1].sqrt())
+        return AlphaHistogram(out, histogram_edges(self.hparams.bins))
 
     def _as_batch(self, trajectories, lengths) -> tuple[Tensor, Tensor]:
         dim = self.hparams.dim

@@ -11,8 +11,8 @@ import yaml
 import fraczoo
 from fraczoo.datamodules.andi import simulate
 from fraczoo.models._weights import save_weights, sha256_of
-from fraczoo.models.bayesian_alpha_regressor import (MSD_LAGS, BayesianAlphaRegressor, gaussian_nll,
-                                                     log_msd_features, normalized_increments)
+from fraczoo.models.bayesian_alpha_regressor import (MSD_LAGS, AlphaHistogram, BayesianAlphaRegressor, gaussian_nll,
+                                                     histogram_edges, log_msd_features, normalized_increments)
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(width=8, dilations=[1, 2, 4], hidden=16)
@@ -175,7 +175,8 @@ def test_predict_alpha_bad_input(trajs, lengths, err, match):
 @pytest.mark.parametrize("kwargs, match", [
     (dict(dim=4), "dim must be one of 1, 2, 3"), (dict(width=0), "width"), (dict(dilations=[]), "dilations"),
     (dict(kernel_size=2), "odd"), (dict(std_floor=0.0), "std_floor"), (dict(nll_beta=2.0), "nll_beta"),
-    (dict(lr=-1.0), "lr"),
+    (dict(lr=-1.0), "lr"), (dict(posterior="beta"), "posterior must be one of 'gaussian', 'histogram'"),
+    (dict(bins=1), "bins must be an int >= 2"),
 ])
 def test_model_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -193,9 +194,10 @@ def test_every_parameter_gets_a_gradient():
         assert p.grad.abs().sum() > 0, name
 
 
-def test_short_fit_reduces_nll_and_logs_metrics(tmp_path):
+@pytest.mark.parametrize("posterior", ["gaussian", "histogram"])
+def test_short_fit_reduces_nll_and_logs_metrics(tmp_path, posterior):
     L.seed_everything(0)
-    model = tiny_model(lr=1e-2, warmup_steps=5)
+    model = tiny_model(lr=1e-2, warmup_steps=5, posterior=posterior)
     dm = fraczoo.create_datamodule("bayesian_alpha_regressor", max_length=60, train_size=1024, val_size=256,
                                    test_size=64, batch_size=64)
     trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -286,9 +288,82 @@ def test_pretrained_1d_beats_msd_baseline():
         pytest.skip("andi1d weights not made yet")
     model = fraczoo.load_pretrained("bayesian_alpha_regressor.andi1d")
     data = simulate(400, dim=1, length=(10, 1000), seed=98765, dtype=np.float32)
-    mean, std = model.predict_alpha(torch.from_numpy(data.positions), torch.from_numpy(data.lengths))
-    mae = np.abs(mean.numpy() - data.alpha).mean()
+    post = model.predict_posterior(torch.from_numpy(data.positions), torch.from_numpy(data.lengths))
+    estimate = model.predict_alpha(torch.from_numpy(data.positions), torch.from_numpy(data.lengths))[0]
+    mae = np.abs(estimate.numpy() - data.alpha).mean()
     baseline = np.abs(tamsd_alpha(data.positions.astype(np.float64), data.lengths) - data.alpha).mean()
-    cover = (np.abs(mean.numpy() - data.alpha) <= 1.645 * std.numpy()).mean()
+    # the central 90% interval between the posterior's 5% and 95% quantiles
+    y = torch.from_numpy(data.alpha).to(post.mean)
+    cover = ((post.icdf(torch.full_like(y, 0.05)) <= y) & (y <= post.icdf(torch.full_like(y, 0.95)))).double().mean()
     assert mae < 0.8 * baseline, (mae, baseline)
     assert 0.8 < cover < 0.97, cover
+
+
+def test_alpha_histogram_closed_forms():
+    edges = histogram_edges(40).double()
+    assert edges.shape == (41,) and edges[0] == 0 and edges[-1] == 2
+    # bin k is centred on the organisers' grid value 0.05 (k + 1), except the two end bins
+    torch.testing.assert_close((edges[1:-2] + edges[2:-1]) / 2, torch.arange(2, 40, dtype=torch.float64) * 0.05)
+    # mass in proportion to the widths: the uniform law on [0, 2]
+    uniform = AlphaHistogram((edges[1:] - edges[:-1]) / 2, edges)
+    a = torch.tensor([0.0, 0.01, 0.3, 1.0, 1.99, 2.0], dtype=torch.float64)
+    torch.testing.assert_close(uniform.cdf(a), a / 2)
+    torch.testing.assert_close(uniform.icdf(a / 2), a)
+    torch.testing.assert_close(uniform.log_prob(a), torch.full_like(a, math.log(0.5)))
+    torch.testing.assert_close(uniform.mean, torch.tensor(1.0, dtype=torch.float64))
+    torch.testing.assert_close(uniform.variance, torch.tensor(1 / 3, dtype=torch.float64))
+    assert uniform.log_prob(torch.tensor(2.5, dtype=torch.float64)) == -math.inf
+    # an arbitrary histogram: moments by exact integration of the piecewise-constant density, cdf and icdf
+    # inverse to each other, the density integrates to one
+    probs = torch.softmax(torch.randn(3, 40, dtype=torch.float64, generator=torch.Generator().manual_seed(0)), -1)
+    post = AlphaHistogram(probs, edges)
+    lo, hi = edges[:-1], edges[1:]
+    mean = (probs * (hi ** 2 - lo ** 2) / 2 / (hi - lo)).sum(-1)
+    second = (probs * (hi ** 3 - lo ** 3) / 3 / (hi - lo)).sum(-1)
+    torch.testing.assert_close(post.mean, mean)
+    torch.testing.assert_close(post.variance, second - mean ** 2)
+    q = torch.tensor([0.05, 0.5, 0.95], dtype=torch.float64)[:, None].expand(3, 3)
+    torch.testing.assert_close(post.cdf(post.icdf(q)), q)
+    mids = (lo + hi) / 2
+    torch.testing.assert_close((post.log_prob(mids[:, None].expand(40, 3)).exp().T * (hi - lo)).sum(-1),
+                               torch.ones(3, dtype=torch.float64))
+
+
+def test_histogram_posterior_model():
+    data = some_trajectories(6, seed=7)
+    model = tiny_model(posterior="histogram", bins=40).double()
+    x, lengths = torch.from_numpy(data.positions).double(), torch.from_numpy(data.lengths)
+    raw = model.predict_batch({"x": x, "lengths": lengths})
+    assert raw.shape == (6, 40)
+    post = model.distribution(raw)
+    assert isinstance(post, AlphaHistogram) and post.batch_shape == (6,)
+    # the loss is the cross-entropy of the bin centred on the true grid value
+    alpha = torch.tensor([0.05, 0.5, 1.0, 1.05, 1.95, 2.0], dtype=torch.float64)
+    torch.testing.assert_close(model.loss(raw, alpha),
+                               torch.nn.functional.cross_entropy(raw, torch.tensor([0, 9, 19, 20, 38, 39])))
+    torch.testing.assert_close(model.eval_loss(raw, alpha), -post.log_prob(alpha).mean())
+    # forward, predict_alpha and predict_posterior agree: the median and the std of the histogram
+    estimate, std = model(x, lengths)
+    torch.testing.assert_close(estimate, post.icdf(torch.full((6,), 0.5, dtype=torch.float64)))
+    torch.testing.assert_close(std, post.stddev)
+    torch.testing.assert_close(model.predict_alpha(x, lengths), (estimate, std))
+    torch.testing.assert_close(model.predict_posterior(x, lengths).probs, post.probs)
+    # symmetrize: the average of the two mirror images' bin probabilities, invariant under x -> -x
+    mixture = model.predict_posterior(x, lengths, symmetrize=True)
+    torch.testing.assert_close(mixture.probs, (post.probs + model.predict_posterior(-x, lengths).probs) / 2)
+    torch.testing.assert_close(model.predict_posterior(-x, lengths, symmetrize=True).probs, mixture.probs)
+    # every parameter learns from the cross-entropy
+    model.loss(raw, alpha).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_gaussian_posterior_is_the_normal_of_predict_alpha():
+    data = some_trajectories(5, seed=8)
+    model = tiny_model().double()
+    x, lengths = torch.from_numpy(data.positions).double(), torch.from_numpy(data.lengths)
+    post = model.predict_posterior(x, lengths)
+    assert isinstance(post, torch.distributions.Normal)
+    torch.testing.assert_close((post.mean, post.stddev), model.predict_alpha(x, lengths), atol=1e-12, rtol=1e-12)
+    raw = model.predict_batch({"x": x, "lengths": lengths})
+    alpha = torch.from_numpy(data.alpha)
+    torch.testing.assert_close(model.eval_loss(raw, alpha), gaussian_nll(*model(x, lengths), alpha).mean())
