@@ -138,12 +138,13 @@ class AlphaHistogram(Distribution):
         shape = torch.broadcast_shapes(value.shape, self.batch_shape)
         return value.expand(shape), self.probs.expand(*shape, -1), self._cum.expand(*shape, -1)
 
-    def _bin(self, value: Tensor) -> Tensor:
+    def bin_index(self, value: Tensor) -> Tensor:
+        """Index of the bin holding each value (values beyond the ends go to the end bins)."""
         return (torch.searchsorted(self.edges, value.contiguous(), right=True) - 1).clamp(0, len(self.widths) - 1)
 
     def cdf(self, value: Tensor) -> Tensor:
         value, probs, cum = self._broadcast(value)
-        k = self._bin(value)
+        k = self.bin_index(value)
         inside = ((value - self.edges[k]) / self.widths[k]).clamp(0, 1)
         return cum.gather(-1, k[..., None])[..., 0] + probs.gather(-1, k[..., None])[..., 0] * inside
 
@@ -157,7 +158,7 @@ class AlphaHistogram(Distribution):
 
     def log_prob(self, value: Tensor) -> Tensor:
         value, probs, _ = self._broadcast(value)
-        k = self._bin(value)
+        k = self.bin_index(value)
         density = probs.gather(-1, k[..., None])[..., 0] / self.widths[k]
         outside = (value < self.edges[0]) | (value > self.edges[-1])
         return torch.where(outside, torch.full_like(density, -math.inf), density.log())
@@ -290,11 +291,9 @@ class BayesianAlphaRegressor(ZooModule):
         return batch["alpha"]
 
     def loss(self, pred, target):
-        if self.hparams.posterior == "histogram":
-            edges = histogram_edges(self.hparams.bins).to(pred)
-            bin_of = (torch.searchsorted(edges, target.to(pred.dtype).contiguous(), right=True) - 1)
-            return F.cross_entropy(pred, bin_of.clamp(0, self.hparams.bins - 1))
         post = self.distribution(pred)
+        if self.hparams.posterior == "histogram":
+            return F.cross_entropy(pred, post.bin_index(target.to(pred.dtype)))
         return gaussian_nll(post.loc, post.scale, target.to(pred.dtype), self.hparams.nll_beta).mean()
 
     def eval_loss(self, pred, target):
