@@ -45,25 +45,43 @@ def _andi_official(dim: int, epochs: int, lr: float, seed: int) -> list[str]:
             f"--trainer.default_root_dir=runs/bayesian_alpha_regressor.andi{dim}d", *_QUIET]
 
 
+def _andi_head(dim: int, n: int, epochs: int, seed: int) -> dict:
+    """A histogram posterior head (40 bins, hidden 128) trained on the frozen backbone of the stage before:
+    the backbone's features of ``n`` trajectories of the organisers' task-1 mix (data seed ``seed``) are
+    computed once, then the head alone is fitted for ``epochs`` passes over them (``_fit_head``)."""
+    overrides = [f"--model.init_args.dim={dim}", f"--data.init_args.dim={dim}", "--model.init_args.posterior=histogram",
+                 "--model.init_args.hidden=128", "--model.init_args.lr=0.002", "--data.init_args.balance=challenge",
+                 "--data.init_args.max_length=999", f"--data.init_args.train_size={n}", f"--data.init_args.seed={seed}",
+                 "--data.init_args.batch_size=512",
+                 f"--data.init_args.val_file=data/andi_official/task1_{dim}d_n20000_seed1.npz", *_QUIET]
+    return {"head": overrides, "epochs": epochs}
+
+
 # name.tag -> (config, CLI overrides, one-line description). CPU budget: minutes per recipe on 2 cores.
 # The overrides may be a list of stages (lists of overrides): each stage after the first starts from
 # the full weights of the stage before it, and every stage's weights are kept under runs/ so an
 # interrupted or extended recipe goes on from its last finished stage. The first stage may instead be
-# {"git": "<commit>:<path>", "sha256": ...}: start from those full weights as committed in git.
+# {"git": "<commit>:<path>", "sha256": ...}: start from those full weights as committed in git; a later
+# stage may be {"head": overrides, "epochs": E}: a new head on the frozen backbone (``_fit_head``).
 RECIPES = {
     "bayesian_alpha_regressor.andi1d": (
         "models/bayesian_alpha_regressor/config.yaml",
         [_andi_start(1, "c3f1efa48e0e7916c1bee59ae97c250fdd8212480fa47ddf068a764b40abc6ad"),
-         _andi_official(1, 4, 0.001, 3)],
-        "alpha (Gaussian mean, std) of 1D AnDi 2020 trajectories: 5 models, challenge noise, lengths 10..999; "
-        "the former 12 + 12 + 6-epoch weights fine-tuned for 4 epochs on the organisers' task-1 mix",
+         _andi_official(1, 4, 0.001, 3), _andi_head(1, 1_500_000, 40, 5)],
+        "alpha (histogram posterior, median and std) of 1D AnDi 2020 trajectories: 5 models, challenge noise, "
+        "lengths 10..999; the former 12 + 12 + 6-epoch weights fine-tuned for 4 epochs on the organisers' task-1 "
+        "mix, then a histogram head fitted on the frozen backbone (1,500,000 trajectories "
+        "of that mix)",
     ),
     "bayesian_alpha_regressor.andi2d": (
         "models/bayesian_alpha_regressor/config.yaml",
         [_andi_start(2, "6967e0b6903c70473cd00f1c691e4394b75e919c33437689762e6df47b577074"),
-         _andi_official(2, 4, 0.001, 3), _andi_official(2, 1, 0.0002, 4)],
-        "alpha (Gaussian mean, std) of 2D AnDi 2020 trajectories: 5 models, challenge noise, lengths 10..999; "
-        "the former 12 + 12-epoch weights fine-tuned for 4 + 1 epochs on the organisers' task-1 mix",
+         _andi_official(2, 4, 0.001, 3), _andi_official(2, 1, 0.0002, 4),
+         _andi_head(2, 1_500_000, 40, 5)],
+        "alpha (histogram posterior, median and std) of 2D AnDi 2020 trajectories: 5 models, challenge noise, "
+        "lengths 10..999; the former 12 + 12-epoch weights fine-tuned for 4 + 1 epochs on the organisers' task-1 "
+        "mix, then a histogram head fitted on the frozen backbone (1,500,000 trajectories "
+        "of that mix)",
     ),
     "spectral_fractional_cnn.fields": (
         "models/spectral_fractional_cnn/config.yaml",
@@ -105,15 +123,58 @@ RECIPES = {
 }
 
 
-def _fit(config: str | list[str], overrides: list[str], init: dict | None):
+def _cli(config: str | list[str], overrides: list[str]):
     from fraczoo.cli import make_cli
 
     configs = [config] if isinstance(config, str) else config  # a list: each file on top of the one before
-    cli = make_cli([*(a for c in configs for a in ("--config", str(ROOT / c))), *overrides], run=False,
-                   save_config_callback=None)
+    return make_cli([*(a for c in configs for a in ("--config", str(ROOT / c))), *overrides], run=False,
+                    save_config_callback=None)
+
+
+def _fit(config: str | list[str], overrides: list[str], init: dict | None):
+    cli = _cli(config, overrides)
     if init is not None:
         cli.model.load_state_dict(init)
     cli.trainer.fit(cli.model, cli.datamodule)
+    return cli
+
+
+def _fit_head(config: str | list[str], stage: dict, state: dict):
+    """Keep the backbone of ``state``, fit a fresh head (the model the overrides describe) on the frozen
+    backbone's features of one epoch of the datamodule's training stream, computed once: AdamW at the
+    model's lr and weight decay, batches of the datamodule's batch size, linear warmup over 2% of the steps
+    and cosine decay over ``stage["epochs"]`` passes, the model's own loss."""
+    import torch
+
+    from fraczoo.models._base import warmup_cosine
+
+    cli = _cli(config, stage["head"])
+    model, data = cli.model, cli.datamodule
+    backbone = {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
+    model.backbone.load_state_dict(backbone)
+    model.backbone.requires_grad_(False)
+    features, alpha = [], []
+    with torch.no_grad():
+        for batch in data.train_stream:
+            features.append(model.backbone(batch["x"], batch["lengths"]))
+            alpha.append(batch["alpha"])
+    features, alpha = torch.cat(features), torch.cat(alpha)
+    print(f"head stage: features of {len(alpha)} trajectories cached")
+    torch.manual_seed(data.hparams.seed)
+    opt = torch.optim.AdamW(model.head.parameters(), lr=model.hparams.lr, weight_decay=model.hparams.weight_decay)
+    batches = -(-len(alpha) // data.hparams.batch_size)
+    total = stage["epochs"] * batches
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(max(1, total // 50), total))
+    model.train()
+    for epoch in range(stage["epochs"]):
+        for idx in torch.randperm(len(alpha)).split(data.hparams.batch_size):
+            loss = model.loss(model.head(features[idx]), alpha[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        print(f"head stage: epoch {epoch + 1}/{stage['epochs']} last batch loss {float(loss):.4f}")
+    model.backbone.requires_grad_(True)
     return cli
 
 
@@ -149,10 +210,10 @@ def make(key: str) -> dict:
             state, first = cached["state_dict"], i
             break
     for i, stage in enumerate(stages[first:], first + 1):
-        if isinstance(stage, dict):  # full weights to start from (first stage only)
+        if isinstance(stage, dict) and "git" in stage:  # full weights to start from (first stage only)
             state = _weights_from_git(stage)
             continue
-        cli = _fit(config, stage, state)
+        cli = _fit_head(config, stage, state) if isinstance(stage, dict) else _fit(config, stage, state)
         state = cli.model.state_dict()
         save_weights(cli.model, STAGES / f"{key}.stage{i}.pt", tag=f"{tag}.stage{i}",
                      recipe={"config": config, "stages": stages[:i]})
