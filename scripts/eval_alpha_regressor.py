@@ -91,12 +91,14 @@ def posterior_metrics(posterior, true: np.ndarray) -> dict:
     """Point estimate (median), mean, std and calibration of a ``torch.distributions`` posterior (batch (n,))
     against the true alphas: coverage of the central 90% interval, NLL, PIT KS, ENCE."""
     from fraczoo.callbacks.calibration import ks_uniform
+    from fraczoo.models.bayesian_alpha_regressor import central_interval
 
     y = torch.from_numpy(true).to(posterior.mean)
-    level = lambda q: posterior.icdf(torch.full_like(y, q))  # noqa: E731
-    inside = (y >= level(0.05)) & (y <= level(0.95))
+    lower, upper = central_interval(posterior, 0.9)
+    inside = (y >= lower) & (y <= upper)
     mean, std = posterior.mean.double().numpy(), posterior.stddev.double().numpy()
-    return {"estimate": level(0.5).double().numpy(), "coverage90": float(inside.double().mean()),
+    estimate = posterior.icdf(torch.full_like(y, 0.5))
+    return {"estimate": estimate.double().numpy(), "coverage90": float(inside.double().mean()),
             "nll": float(-posterior.log_prob(y).double().mean()), "pit_ks": ks_uniform(posterior.cdf(y)),
             "ence": ence(mean, std, true), "mean_std": float(std.mean())}
 

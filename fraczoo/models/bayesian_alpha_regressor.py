@@ -222,6 +222,13 @@ def _summary(posterior: Distribution) -> tuple[Tensor, Tensor]:
     return posterior.icdf(torch.full_like(posterior.mean, 0.5)), posterior.stddev
 
 
+def central_interval(posterior: Distribution, level: float = 0.9) -> tuple[Tensor, Tensor]:
+    """(lower, upper): the posterior's (1 - level) / 2 and (1 + level) / 2 quantiles, each of its batch shape."""
+    tail = (1.0 - level) / 2
+    return (posterior.icdf(torch.full_like(posterior.mean, tail)),
+            posterior.icdf(torch.full_like(posterior.mean, 1.0 - tail)))
+
+
 def gaussian_nll(mean: Tensor, std: Tensor, target: Tensor, beta: float = 0.0) -> Tensor:
     """Per-sample NLL of target under N(mean, std^2), weighted by stop-grad(std^(2 beta)) (beta-NLL)."""
     nll = 0.5 * math.log(2 * math.pi) + torch.log(std) + 0.5 * ((target - mean) / std).square()
@@ -273,7 +280,10 @@ class BayesianAlphaRegressor(ZooModule):
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """Padded positions x (B, T, dim) and lengths (B,) -> (estimate, std) of alpha, each (B,): the
         posterior median (the mean for a Gaussian) and standard deviation."""
-        return _summary(self.distribution(self.head(self.backbone(x, lengths))))
+        return _summary(self._posterior(x, lengths))
+
+    def _posterior(self, x: Tensor, lengths: Tensor) -> Distribution:
+        return self.distribution(self.head(self.backbone(x, lengths)))
 
     def distribution(self, raw: Tensor) -> Distribution:
         """The head's output (B, 2 or bins) -> the posterior over alpha, batch shape (B,)."""
@@ -303,8 +313,8 @@ class BayesianAlphaRegressor(ZooModule):
     def update_metrics(self, metrics, pred, target):
         post = self.distribution(pred)
         target = target.to(pred.dtype)
-        metrics["mae"].update(post.icdf(torch.full_like(target, 0.5)), target)
-        lower, upper = post.icdf(torch.full_like(target, 0.05)), post.icdf(torch.full_like(target, 0.95))
+        metrics["mae"].update(_summary(post)[0], target)
+        lower, upper = central_interval(post)
         metrics["coverage90"].update(((target >= lower) & (target <= upper)).to(pred.dtype))
 
     def train_logs(self, pred, target):
@@ -345,7 +355,7 @@ class BayesianAlphaRegressor(ZooModule):
         check_int(batch_size, "batch_size")
         check_bool(symmetrize, "symmetrize")
         x, lengths = self._as_batch(trajectories, lengths)
-        views = _symmetries(self.hparams.dim, x) if symmetrize else [(list(range(self.hparams.dim)), None)]
+        views = _symmetries(self.hparams.dim, x) if symmetrize else None
         was_training = self.training
         self.eval()
         # per trajectory: the histogram's probabilities, or the Gaussian's (mean, variance), view-averaged
@@ -355,9 +365,8 @@ class BayesianAlphaRegressor(ZooModule):
             # batches of similar length waste little work on padding; results do not depend on the grouping
             for idx in torch.argsort(lengths).split(batch_size):
                 chunk = x[idx, : int(lengths[idx].max())]
-                posts = [self.distribution(self.head(self.backbone(chunk if sign is None else chunk[..., axes] * sign,
-                                                                   lengths[idx])))
-                         for axes, sign in views]
+                inputs = [chunk] if views is None else [chunk[..., axes] * sign for axes, sign in views]
+                posts = [self._posterior(view, lengths[idx]) for view in inputs]
                 if gaussian:
                     means, variances = torch.stack([p.loc for p in posts]), torch.stack([p.variance for p in posts])
                     out[idx, 0] = means.mean(0)
