@@ -34,11 +34,15 @@ def _andi_start(dim: int, sha256: str) -> dict:
     return {"git": f"31817b4:models/bayesian_alpha_regressor/andi{dim}d.pt", "sha256": sha256}
 
 
-def _andi_official(dim: int, epochs: int, lr: float, seed: int) -> list[str]:
+_HISTOGRAM = ["--model.init_args.posterior=histogram", "--model.init_args.hidden=128"]  # the head of _andi_head
+
+
+def _andi_official(dim: int, epochs: int, lr: float, seed: int, extra: tuple[str, ...] = ()) -> list[str]:
     """Fine-tuning on the organisers' task-1 mix (``balance=challenge``: alpha <= 1 only attm/ctrw, on
     the 0.05 grid; lengths 10..999) from the corrected simulator (data seed ``seed``), validated on a set
-    made by the organisers' own generator (``scripts/andi_official.sh task1 --dim <dim> --n 20000 --seed 1``)."""
-    return [f"--trainer.max_epochs={epochs}", f"--trainer.check_val_every_n_epoch={max(1, epochs // 2)}",
+    made by the organisers' own generator (``scripts/andi_official.sh task1 --dim <dim> --n 20000 --seed 1``).
+    ``extra``: further overrides, e.g. ``_HISTOGRAM`` to train a histogram-head model end to end."""
+    return [*extra, f"--trainer.max_epochs={epochs}", f"--trainer.check_val_every_n_epoch={max(1, epochs // 2)}",
             f"--model.init_args.lr={lr}", f"--model.init_args.dim={dim}", f"--data.init_args.dim={dim}",
             "--data.init_args.balance=challenge", "--data.init_args.max_length=999", f"--data.init_args.seed={seed}",
             f"--data.init_args.val_file=data/andi_official/task1_{dim}d_n20000_seed1.npz",
@@ -49,8 +53,8 @@ def _andi_head(dim: int, n: int, epochs: int, seed: int) -> dict:
     """A histogram posterior head (40 bins, hidden 128) trained on the frozen backbone of the stage before:
     the backbone's features of ``n`` trajectories of the organisers' task-1 mix (data seed ``seed``) are
     computed once, then the head alone is fitted for ``epochs`` passes over them (``_fit_head``)."""
-    overrides = [f"--model.init_args.dim={dim}", f"--data.init_args.dim={dim}", "--model.init_args.posterior=histogram",
-                 "--model.init_args.hidden=128", "--model.init_args.lr=0.002", "--data.init_args.balance=challenge",
+    overrides = [f"--model.init_args.dim={dim}", f"--data.init_args.dim={dim}", *_HISTOGRAM,
+                 "--model.init_args.lr=0.002", "--data.init_args.balance=challenge",
                  "--data.init_args.max_length=999", f"--data.init_args.train_size={n}", f"--data.init_args.seed={seed}",
                  "--data.init_args.batch_size=512",
                  f"--data.init_args.val_file=data/andi_official/task1_{dim}d_n20000_seed1.npz", *_QUIET]
@@ -67,11 +71,13 @@ RECIPES = {
     "bayesian_alpha_regressor.andi1d": (
         "models/bayesian_alpha_regressor/config.yaml",
         [_andi_start(1, "c3f1efa48e0e7916c1bee59ae97c250fdd8212480fa47ddf068a764b40abc6ad"),
-         _andi_official(1, 4, 0.001, 3), _andi_head(1, 1_500_000, 40, 5)],
+         _andi_official(1, 4, 0.001, 3), _andi_head(1, 1_500_000, 40, 5),
+         _andi_official(1, 8, 0.001, 6, extra=(*_HISTOGRAM, "--data.init_args.train_size=98304")),
+         _andi_head(1, 1_500_000, 40, 7)],
         "alpha (histogram posterior, median and std) of 1D AnDi 2020 trajectories: 5 models, challenge noise, "
         "lengths 10..999; the former 12 + 12 + 6-epoch weights fine-tuned for 4 epochs on the organisers' task-1 "
-        "mix, then a histogram head fitted on the frozen backbone (1,500,000 trajectories "
-        "of that mix)",
+        "mix, a histogram head fitted on the frozen backbone (1,500,000 trajectories of that mix), 8 epochs "
+        "of 98,304 end to end, then a fresh histogram head on the frozen backbone (1,500,000 trajectories)",
     ),
     "bayesian_alpha_regressor.andi2d": (
         "models/bayesian_alpha_regressor/config.yaml",
