@@ -88,17 +88,17 @@ def table(errors: np.ndarray, lengths: np.ndarray, model: np.ndarray, names) -> 
 
 
 def posterior_metrics(posterior, true: np.ndarray) -> dict:
-    """Point estimate (median), mean, std and calibration of a ``torch.distributions`` posterior (batch (n,))
-    against the true alphas: coverage of the central 90% interval, NLL, PIT KS, ENCE."""
+    """Point estimate and std (``posterior_summary``: what ``predict_alpha`` returns), mean and calibration
+    of a ``torch.distributions`` posterior (batch (n,)) against the true alphas: coverage of the central 90% interval, NLL, PIT KS, ENCE."""
     from fraczoo.callbacks.calibration import ks_uniform
-    from fraczoo.models.bayesian_alpha_regressor import central_interval
+    from fraczoo.models.bayesian_alpha_regressor import central_interval, posterior_summary
 
     y = torch.from_numpy(true).to(posterior.mean)
     lower, upper = central_interval(posterior, 0.9)
     inside = (y >= lower) & (y <= upper)
-    mean, std = posterior.mean.double().numpy(), posterior.stddev.double().numpy()
-    estimate = posterior.icdf(torch.full_like(y, 0.5))
-    return {"estimate": estimate.double().numpy(), "coverage90": float(inside.double().mean()),
+    estimate, std = (t.double().numpy() for t in posterior_summary(posterior))
+    mean = posterior.mean.double().numpy()
+    return {"estimate": estimate, "coverage90": float(inside.double().mean()),
             "nll": float(-posterior.log_prob(y).double().mean()), "pit_ks": ks_uniform(posterior.cdf(y)),
             "ence": ence(mean, std, true), "mean_std": float(std.mean())}
 

@@ -217,8 +217,9 @@ class TrajectoryEncoder(nn.Module):
         return out
 
 
-def _summary(posterior: Distribution) -> tuple[Tensor, Tensor]:
-    """(median, standard deviation) of a posterior over alpha."""
+def posterior_summary(posterior: Distribution) -> tuple[Tensor, Tensor]:
+    """(estimate, std) of a posterior over alpha, what ``predict_alpha`` returns: the median (the point of
+    least expected absolute error, the challenge's metric) and the standard deviation."""
     return posterior.icdf(torch.full_like(posterior.mean, 0.5)), posterior.stddev
 
 
@@ -280,7 +281,7 @@ class BayesianAlphaRegressor(ZooModule):
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """Padded positions x (B, T, dim) and lengths (B,) -> (estimate, std) of alpha, each (B,): the
         posterior median (the mean for a Gaussian) and standard deviation."""
-        return _summary(self._posterior(x, lengths))
+        return posterior_summary(self._posterior(x, lengths))
 
     def _posterior(self, x: Tensor, lengths: Tensor) -> Distribution:
         return self.distribution(self.head(self.backbone(x, lengths)))
@@ -295,7 +296,7 @@ class BayesianAlphaRegressor(ZooModule):
         return self.head(self.backbone(batch["x"], batch["lengths"]))
 
     def predict_step(self, batch, batch_idx):
-        return _summary(self.distribution(self.predict_batch(batch)))
+        return posterior_summary(self.distribution(self.predict_batch(batch)))
 
     def target(self, batch):
         return batch["alpha"]
@@ -313,12 +314,12 @@ class BayesianAlphaRegressor(ZooModule):
     def update_metrics(self, metrics, pred, target):
         post = self.distribution(pred)
         target = target.to(pred.dtype)
-        metrics["mae"].update(_summary(post)[0], target)
+        metrics["mae"].update(posterior_summary(post)[0], target)
         lower, upper = central_interval(post)
         metrics["coverage90"].update(((target >= lower) & (target <= upper)).to(pred.dtype))
 
     def train_logs(self, pred, target):
-        estimate = _summary(self.distribution(pred))[0]
+        estimate = posterior_summary(self.distribution(pred))[0]
         return {"train_mae": (estimate - target.to(pred.dtype)).abs().mean().detach()}
 
     def validation_outputs(self, pred, target):
@@ -332,7 +333,8 @@ class BayesianAlphaRegressor(ZooModule):
         """(estimate, std) of alpha for raw trajectories, each of shape (B,), on the model's device: the
         posterior median (for a Gaussian posterior its mean) and standard deviation of
         ``predict_posterior`` (same arguments)."""
-        return _summary(self.predict_posterior(trajectories, lengths, batch_size=batch_size, symmetrize=symmetrize))
+        return posterior_summary(self.predict_posterior(trajectories, lengths, batch_size=batch_size,
+                                                        symmetrize=symmetrize))
 
     @torch.no_grad()
     def predict_posterior(self, trajectories, lengths=None, *, batch_size: int = 256,
