@@ -66,7 +66,8 @@ def _andi_head(dim: int, n: int, epochs: int, seed: int) -> dict:
 # the full weights of the stage before it, and every stage's weights are kept under runs/ so an
 # interrupted or extended recipe goes on from its last finished stage. The first stage may instead be
 # {"git": "<commit>:<path>", "sha256": ...}: start from those full weights as committed in git; a later
-# stage may be {"head": overrides, "epochs": E}: a new head on the frozen backbone (``_fit_head``).
+# stage may be {"head": overrides, "epochs": E}: a new head on the frozen backbone (``_fit_head``), or
+# {"widen": overrides}: a fit stage whose model is wider than the stage before (``_widened``).
 RECIPES = {
     "bayesian_alpha_regressor.andi1d": (
         "models/bayesian_alpha_regressor/config.yaml",
@@ -137,12 +138,40 @@ def _cli(config: str | list[str], overrides: list[str]):
                     save_config_callback=None)
 
 
-def _fit(config: str | list[str], overrides: list[str], init: dict | None):
+def _fit(config: str | list[str], overrides: list[str], init: dict | None, widen: bool = False):
     cli = _cli(config, overrides)
     if init is not None:
-        cli.model.load_state_dict(init)
+        cli.model.load_state_dict(_widened(init, cli.model) if widen else init)
     cli.trainer.fit(cli.model, cli.datamodule)
     return cli
+
+
+def _widened(state: dict, model) -> dict:
+    """``state`` of a ``BayesianAlphaRegressor`` grown to ``model``'s wider backbone without changing its
+    function (Chen, Goodfellow & Shlens, "Net2Net", ICLR 2016): the old channels keep their weights and
+    ignore the new ones (zero weights from new to old channels, and from the new channels' pooled features
+    to the head); the new channels start from ``model``'s own initialisation, so they learn from the first
+    step (the zero weights out of them get gradients)."""
+    new = {k: v.clone() for k, v in model.state_dict().items()}
+    old_w, new_w = state["backbone.stem.weight"].shape[0], new["backbone.stem.weight"].shape[0]
+    if new_w < old_w or any(new[k].dim() != v.dim() for k, v in state.items()):
+        raise ValueError(f"cannot widen a width-{old_w} backbone to width {new_w}")
+    for key, old in state.items():
+        if key == "head.0.weight":
+            # columns [mean of the channels, peak of the channels, the rest]: old means, old peaks, rest
+            rest = old.shape[1] - 2 * old_w
+            target = new[key]
+            target[:, :old_w], target[:, new_w:new_w + old_w] = old[:, :old_w], old[:, old_w:2 * old_w]
+            target[:, old_w:new_w] = target[:, new_w + old_w:2 * new_w] = 0.0
+            target[:, 2 * new_w:] = old[:, 2 * old_w:2 * old_w + rest]
+        elif key.startswith("backbone.") and old.shape != new[key].shape:
+            target = new[key]
+            target[tuple(slice(0, n) for n in old.shape)] = old
+            if old.dim() == 3 and key != "backbone.stem.weight":  # conv (out, in, k): old outputs ignore new inputs
+                target[:old_w, old_w:] = 0.0
+        else:
+            new[key] = old.clone()
+    return new
 
 
 def _fit_head(config: str | list[str], stage: dict, state: dict):
@@ -219,7 +248,10 @@ def make(key: str) -> dict:
         if isinstance(stage, dict) and "git" in stage:  # full weights to start from (first stage only)
             state = _weights_from_git(stage)
             continue
-        cli = _fit_head(config, stage, state) if isinstance(stage, dict) else _fit(config, stage, state)
+        if isinstance(stage, dict) and "widen" in stage:
+            cli = _fit(config, stage["widen"], state, widen=True)
+        else:
+            cli = _fit_head(config, stage, state) if isinstance(stage, dict) else _fit(config, stage, state)
         state = cli.model.state_dict()
         save_weights(cli.model, STAGES / f"{key}.stage{i}.pt", tag=f"{tag}.stage{i}",
                      recipe={"config": config, "stages": stages[:i]})
