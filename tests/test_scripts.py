@@ -125,6 +125,56 @@ def test_make_pretrained_stages_continue_from_the_stage_before(tmp_path, monkeyp
     assert read_weights(tmp_path / "stages" / "bayesian_alpha_regressor.tiny.stage1.pt")["recipe"]["stages"] == stages[:1]
 
 
+def test_make_pretrained_widen_keeps_the_function_and_trains_the_new_channels(tmp_path, monkeypatch, capsys):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import make_pretrained
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    from fraczoo.models._weights import read_weights
+    from fraczoo.models.bayesian_alpha_regressor import BayesianAlphaRegressor
+
+    torch.manual_seed(0)
+    kw = dict(dilations=(1, 2), hidden=8, posterior="histogram", bins=10)
+    narrow, wide = BayesianAlphaRegressor(width=4, **kw).double(), BayesianAlphaRegressor(width=7, **kw).double()
+    for p in narrow.parameters():  # no zero biases: every weight of the narrow model must be carried over
+        p.data.add_(0.1 * torch.randn_like(p))
+    wide.load_state_dict(make_pretrained._widened(narrow.state_dict(), wide))
+    batch = {"x": torch.randn(6, 30, 1, dtype=torch.float64).cumsum(1),
+             "lengths": torch.tensor([30, 12, 25, 10, 30, 17])}
+    torch.testing.assert_close(wide.predict_batch(batch), narrow.predict_batch(batch), rtol=0, atol=1e-12)
+    # two steps: the first reaches the weights out of the new channels, the second the new channels' own
+    opt = torch.optim.SGD(wide.parameters(), lr=0.1)
+    stem = wide.backbone.stem.weight[4:].clone()
+    for _ in range(2):
+        opt.zero_grad()
+        wide.loss(wide.predict_batch(batch), torch.rand(6, dtype=torch.float64) * 2).backward()
+        opt.step()
+    assert not torch.equal(wide.backbone.stem.weight[4:], stem)
+    with pytest.raises(ValueError, match="cannot widen a width-7 backbone to width 4"):
+        make_pretrained._widened(wide.state_dict(), narrow)
+
+    # as a recipe stage: {"widen": overrides} starts from the stage before, grown
+    tiny = ["--trainer.max_epochs=1", "--trainer.logger=false", "--trainer.callbacks=[]",
+            "--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false",
+            f"--trainer.default_root_dir={tmp_path / 'runs'}", "--model.init_args.width=4",
+            "--model.init_args.dilations=[1,2]", "--model.init_args.hidden=8", "--data.init_args.max_length=40",
+            "--data.init_args.train_size=64", "--data.init_args.val_size=32", "--data.init_args.test_size=32",
+            "--data.init_args.batch_size=32"]
+    recipe = ("models/bayesian_alpha_regressor/config.yaml", [tiny, {"widen": tiny + ["--model.init_args.width=6"]}],
+              "a tiny stage, then wider")
+    monkeypatch.setenv("FRACZOO_CATALOGUE", str(tmp_path / "models"))
+    monkeypatch.setattr(make_pretrained, "STAGES", tmp_path / "stages")
+    monkeypatch.setitem(make_pretrained.RECIPES, "bayesian_alpha_regressor.tiny", recipe)
+    make_pretrained.make("bayesian_alpha_regressor.tiny")
+    first = read_weights(tmp_path / "stages" / "bayesian_alpha_regressor.tiny.stage1.pt")["state_dict"]
+    final = read_weights(tmp_path / "models" / "bayesian_alpha_regressor" / "tiny.pt")
+    assert final["hparams"]["width"] == 6 and final["state_dict"]["backbone.stem.weight"].shape[0] == 6
+    # trained from the narrow weights: the old channels moved a little, not to a fresh initialisation
+    drift = (final["state_dict"]["backbone.blocks.0.conv.weight"][:4, :4] - first["backbone.blocks.0.conv.weight"])
+    assert drift.abs().max() < 0.1 * first["backbone.blocks.0.conv.weight"].abs().max()
+
+
 def test_bench_soe_smoke_run(tmp_path):
     rows = smoke_run(tmp_path, "bench_soe.py", "--steps", "3000", timeout=300)["rows"]
     assert all(r["stream rel l2 err"] < 1e-6 for r in rows)
