@@ -2,6 +2,7 @@
 
     python scripts/bench_alpha_regressor.py                 # andi1d and andi2d, 2,000 trajectories each
     python scripts/bench_alpha_regressor.py --quick         # 200 trajectories, one repeat
+    python scripts/bench_alpha_regressor.py --compare old.pt  # also other weights of either dim, same trajectories
 
 Data: ``simulate(n, balance="challenge", length=(10, 999))`` (the organisers' task-1 mix and lengths,
 mean length ~505), the default ``predict_alpha`` (batch 256, plain and ``symmetrize=True``), median
@@ -31,11 +32,15 @@ def main(argv=None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--compare", nargs="+", default=[],
+                        help="other weights (pretrained names or files) timed on the same trajectories as the "
+                             "shipped weights of their dim (plain predict_alpha)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     n, repeat = (200, 1) if args.quick else (args.n, args.repeat)
     load_before = os.getloadavg()
     rows = []
+    others = {str(source): fraczoo.load_pretrained(source) for source in args.compare}
     for dim in (1, 2):
         model = fraczoo.load_pretrained(f"bayesian_alpha_regressor.andi{dim}d")
         data = simulate(n, dim=dim, length=(10, 999), balance="challenge", seed=7, dtype=np.float32)
@@ -46,6 +51,11 @@ def main(argv=None) -> None:
                 seconds = timeit(lambda: model.predict_alpha(x, lengths, symmetrize=symmetrize), repeat=repeat)
                 rows.append({"dim": dim, "threads": threads, "method": f"predict_alpha(symmetrize={symmetrize})",
                              "seconds": seconds, "trajectories/s": n / seconds})
+            for source, other in others.items():
+                if other.hparams.dim == dim:
+                    seconds = timeit(lambda: other.predict_alpha(x, lengths), repeat=repeat)
+                    rows.append({"dim": dim, "threads": threads, "method": f"predict_alpha of {source}",
+                                 "seconds": seconds, "trajectories/s": n / seconds})
         positions = data.positions.astype(np.float64)
         seconds = timeit(lambda: tamsd_alpha(positions, data.lengths), repeat=repeat)
         rows.append({"dim": dim, "threads": 1, "method": "TAMSD fit (numpy)", "seconds": seconds,

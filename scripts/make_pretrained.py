@@ -49,11 +49,12 @@ def _andi_official(dim: int, epochs: int, lr: float, seed: int, extra: tuple[str
             f"--trainer.default_root_dir=runs/bayesian_alpha_regressor.andi{dim}d", *_QUIET]
 
 
-def _andi_head(dim: int, n: int, epochs: int, seed: int) -> dict:
+def _andi_head(dim: int, n: int, epochs: int, seed: int, extra: tuple[str, ...] = ()) -> dict:
     """A histogram posterior head (40 bins, hidden 128) trained on the frozen backbone of the stage before:
     the backbone's features of ``n`` trajectories of the organisers' task-1 mix (data seed ``seed``) are
-    computed once, then the head alone is fitted for ``epochs`` passes over them (``_fit_head``)."""
-    overrides = [f"--model.init_args.dim={dim}", f"--data.init_args.dim={dim}", *_HISTOGRAM,
+    computed once, then the head alone is fitted for ``epochs`` passes over them (``_fit_head``).
+    ``extra``: further overrides, e.g. the backbone's width when it is not the config's."""
+    overrides = [*extra, f"--model.init_args.dim={dim}", f"--data.init_args.dim={dim}", *_HISTOGRAM,
                  "--model.init_args.lr=0.002", "--data.init_args.balance=challenge",
                  "--data.init_args.max_length=999", f"--data.init_args.train_size={n}", f"--data.init_args.seed={seed}",
                  "--data.init_args.batch_size=512",
@@ -74,11 +75,15 @@ RECIPES = {
         [_andi_start(1, "c3f1efa48e0e7916c1bee59ae97c250fdd8212480fa47ddf068a764b40abc6ad"),
          _andi_official(1, 4, 0.001, 3), _andi_head(1, 1_500_000, 40, 5),
          _andi_official(1, 8, 0.001, 6, extra=(*_HISTOGRAM, "--data.init_args.train_size=98304")),
-         _andi_head(1, 1_500_000, 40, 7)],
+         _andi_head(1, 1_500_000, 40, 7),
+         {"widen": _andi_official(1, 9, 0.001, 9, extra=(*_HISTOGRAM, "--model.init_args.width=48",
+                                                           "--data.init_args.train_size=98304"))},
+         _andi_head(1, 1_500_000, 40, 12, extra=("--model.init_args.width=48",))],
         "alpha (histogram posterior, median and std) of 1D AnDi 2020 trajectories: 5 models, challenge noise, "
         "lengths 10..999; the former 12 + 12 + 6-epoch weights fine-tuned for 4 epochs on the organisers' task-1 "
         "mix, a histogram head fitted on the frozen backbone (1,500,000 trajectories of that mix), 8 epochs "
-        "of 98,304 end to end, then a fresh histogram head on the frozen backbone (1,500,000 trajectories)",
+        "of 98,304 end to end, a fresh histogram head on the frozen backbone (1,500,000 trajectories), the "
+        "backbone widened 32 -> 48 channels (Net2Net) and 9 epochs of 98,304 end to end, then a fresh head again",
     ),
     "bayesian_alpha_regressor.andi2d": (
         "models/bayesian_alpha_regressor/config.yaml",

@@ -36,6 +36,20 @@ def test_bench_smoke_run_writes_json(tmp_path):
     assert smoke_run(tmp_path, "bench_spectral.py", "--quick", timeout=300)["rows"]
 
 
+def test_bench_alpha_regressor_times_other_weights_on_the_same_trajectories(tmp_path):
+    """``--compare``: weights of another width get their own rows, for their dim only, beside the shipped ones."""
+    import fraczoo
+    from fraczoo.models._weights import save_weights
+
+    other = tmp_path / "narrow.pt"
+    save_weights(fraczoo.create_model("bayesian_alpha_regressor", dim=1, width=8), other)
+    rows = smoke_run(tmp_path, "bench_alpha_regressor.py", "--quick", "--threads", "1", "--compare", str(other),
+                     timeout=600)["rows"]
+    compared = [r for r in rows if r["method"] == f"predict_alpha of {other}"]
+    assert [r["dim"] for r in compared] == [1] and compared[0]["trajectories/s"] > 0
+    assert {r["method"] for r in rows} >= {"predict_alpha(symmetrize=False)", "TAMSD fit (numpy)"}
+
+
 def test_ctrl_c_stops_a_benchmark_cleanly(tmp_path):
     out = tmp_path / "fode.json"
     # these sizes take minutes; interrupt once the progress bar shows the measurements have started

@@ -247,18 +247,20 @@ def test_save_load_roundtrip_and_pretrained_name(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("configs", [["config.yaml"], ["config.yaml", "finetune.yaml"]])
 def test_catalogue_configs_instantiate(configs, tmp_path):
+    """Both configs build; finetune.yaml's model takes the shipped andi1d backbone it names (same width)."""
     from fraczoo.cli import make_cli
 
-    weights = tmp_path / "w.pt"
-    save_weights(fraczoo.create_model("bayesian_alpha_regressor"), weights)
     folder = ROOT / "models" / "bayesian_alpha_regressor"
     cli = make_cli([*(a for name in configs for a in ("--config", str(folder / name))),
                     "--trainer.logger=false", "--trainer.callbacks=[]",
-                    "--trainer.enable_checkpointing=false", f"--trainer.default_root_dir={tmp_path}",
-                    *([f"--init_weights={weights}"] if "finetune.yaml" in configs else [])],
+                    "--trainer.enable_checkpointing=false", f"--trainer.default_root_dir={tmp_path}"],
                    run=False, save_config_callback=None)
     assert isinstance(cli.model, BayesianAlphaRegressor)
     assert cli.model.hparams.dim == cli.datamodule.hparams.dim
+    if "finetune.yaml" in configs:
+        shipped = fraczoo.load_pretrained("bayesian_alpha_regressor.andi1d")
+        for key, value in shipped.backbone.state_dict().items():
+            torch.testing.assert_close(cli.model.backbone.state_dict()[key], value)
 
 
 def test_eval_script_baseline_recovers_msd_exponent():
