@@ -93,6 +93,16 @@ def test_make_pretrained_starts_from_weights_committed_in_git(tmp_path, monkeypa
         make_pretrained._weights_from_git({"git": "HEAD:w.pt", "sha256": "0" * 64})
 
 
+def _tiny_alpha_regressor(tmp_path) -> list[str]:
+    """CLI overrides of a one-epoch BayesianAlphaRegressor run of a few seconds, for recipe tests."""
+    return ["--trainer.max_epochs=1", "--trainer.logger=false", "--trainer.callbacks=[]",
+            "--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false",
+            f"--trainer.default_root_dir={tmp_path / 'runs'}", "--model.init_args.width=4",
+            "--model.init_args.dilations=[1,2]", "--model.init_args.hidden=8", "--data.init_args.max_length=40",
+            "--data.init_args.train_size=64", "--data.init_args.val_size=32", "--data.init_args.test_size=32",
+            "--data.init_args.batch_size=32"]
+
+
 def test_make_pretrained_stages_continue_from_the_stage_before(tmp_path, monkeypatch, capsys):
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
@@ -101,12 +111,7 @@ def test_make_pretrained_stages_continue_from_the_stage_before(tmp_path, monkeyp
         sys.path.remove(str(ROOT / "scripts"))
     from fraczoo.models._weights import read_weights
 
-    tiny = ["--trainer.max_epochs=1", "--trainer.logger=false", "--trainer.callbacks=[]",
-            "--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false",
-            f"--trainer.default_root_dir={tmp_path / 'runs'}", "--model.init_args.width=4",
-            "--model.init_args.dilations=[1,2]", "--model.init_args.hidden=8", "--data.init_args.max_length=40",
-            "--data.init_args.train_size=64", "--data.init_args.val_size=32", "--data.init_args.test_size=32",
-            "--data.init_args.batch_size=32"]
+    tiny = _tiny_alpha_regressor(tmp_path)
     stages = [tiny, tiny + ["--model.init_args.lr=0.001", "--data.init_args.seed=1"]]
     recipe = ("models/bayesian_alpha_regressor/config.yaml", stages, "two tiny stages")
     monkeypatch.setenv("FRACZOO_CATALOGUE", str(tmp_path / "models"))
@@ -169,12 +174,7 @@ def test_make_pretrained_widen_keeps_the_function_and_trains_the_new_channels(tm
         make_pretrained._widened(wide.state_dict(), narrow)
 
     # as a recipe stage: {"widen": overrides} starts from the stage before, grown
-    tiny = ["--trainer.max_epochs=1", "--trainer.logger=false", "--trainer.callbacks=[]",
-            "--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false",
-            f"--trainer.default_root_dir={tmp_path / 'runs'}", "--model.init_args.width=4",
-            "--model.init_args.dilations=[1,2]", "--model.init_args.hidden=8", "--data.init_args.max_length=40",
-            "--data.init_args.train_size=64", "--data.init_args.val_size=32", "--data.init_args.test_size=32",
-            "--data.init_args.batch_size=32"]
+    tiny = _tiny_alpha_regressor(tmp_path)
     recipe = ("models/bayesian_alpha_regressor/config.yaml", [tiny, {"widen": tiny + ["--model.init_args.width=6"]}],
               "a tiny stage, then wider")
     monkeypatch.setenv("FRACZOO_CATALOGUE", str(tmp_path / "models"))
