@@ -35,6 +35,7 @@ def _andi_start(dim: int, sha256: str) -> dict:
 
 
 _HISTOGRAM = ["--model.init_args.posterior=histogram", "--model.init_args.hidden=128"]  # the head of _andi_head
+_WIDE_1D = "--model.init_args.width=48"  # the widened 1D backbone: every stage from the widening on needs it
 
 
 def _andi_official(dim: int, epochs: int, lr: float, seed: int, extra: tuple[str, ...] = ()) -> list[str]:
@@ -76,9 +77,8 @@ RECIPES = {
          _andi_official(1, 4, 0.001, 3), _andi_head(1, 1_500_000, 40, 5),
          _andi_official(1, 8, 0.001, 6, extra=(*_HISTOGRAM, "--data.init_args.train_size=98304")),
          _andi_head(1, 1_500_000, 40, 7),
-         {"widen": _andi_official(1, 9, 0.001, 9, extra=(*_HISTOGRAM, "--model.init_args.width=48",
-                                                           "--data.init_args.train_size=98304"))},
-         _andi_head(1, 1_500_000, 40, 12, extra=("--model.init_args.width=48",))],
+         {"widen": _andi_official(1, 9, 0.001, 9, extra=(*_HISTOGRAM, _WIDE_1D, "--data.init_args.train_size=98304"))},
+         _andi_head(1, 1_500_000, 40, 12, extra=(_WIDE_1D,))],
         "alpha (histogram posterior, median and std) of 1D AnDi 2020 trajectories: 5 models, challenge noise, "
         "lengths 10..999; the former 12 + 12 + 6-epoch weights fine-tuned for 4 epochs on the organisers' task-1 "
         "mix, a histogram head fitted on the frozen backbone (1,500,000 trajectories of that mix), 8 epochs "
