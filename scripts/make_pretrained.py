@@ -78,12 +78,14 @@ RECIPES = {
          _andi_official(1, 8, 0.001, 6, extra=(*_HISTOGRAM, "--data.init_args.train_size=98304")),
          _andi_head(1, 1_500_000, 40, 7),
          {"widen": _andi_official(1, 9, 0.001, 9, extra=(*_HISTOGRAM, _WIDE_1D, "--data.init_args.train_size=98304"))},
-         _andi_head(1, 1_500_000, 40, 12, extra=(_WIDE_1D,))],
+         _andi_head(1, 1_500_000, 40, 12, extra=(_WIDE_1D,)),
+         _andi_official(1, 8, 0.0005, 13, extra=(*_HISTOGRAM, _WIDE_1D, "--data.init_args.train_size=98304"))],
         "alpha (histogram posterior, median and std) of 1D AnDi 2020 trajectories: 5 models, challenge noise, "
         "lengths 10..999; the former 12 + 12 + 6-epoch weights fine-tuned for 4 epochs on the organisers' task-1 "
         "mix, a histogram head fitted on the frozen backbone (1,500,000 trajectories of that mix), 8 epochs "
         "of 98,304 end to end, a fresh histogram head on the frozen backbone (1,500,000 trajectories), the "
-        "backbone widened 32 -> 48 channels (Net2Net) and 9 epochs of 98,304 end to end, then a fresh head again",
+        "backbone widened 32 -> 48 channels (Net2Net) and 9 epochs of 98,304 end to end, a fresh head again, "
+        "then 8 more epochs of 98,304 end to end at peak lr 5e-4",
     ),
     "bayesian_alpha_regressor.andi2d": (
         "models/bayesian_alpha_regressor/config.yaml",
