@@ -69,7 +69,8 @@ def _andi_head(dim: int, n: int, epochs: int, seed: int, extra: tuple[str, ...] 
 # interrupted or extended recipe goes on from its last finished stage. The first stage may instead be
 # {"git": "<commit>:<path>", "sha256": ...}: start from those full weights as committed in git; a later
 # stage may be {"head": overrides, "epochs": E}: a new head on the frozen backbone (``_fit_head``), or
-# {"widen": overrides}: a fit stage whose model is wider than the stage before (``_widened``).
+# {"widen": overrides}: a fit stage whose model is wider than the stage before (``_widened``), or
+# {"deepen": overrides}: a fit stage whose model has more residual blocks than the stage before (``_deepened``).
 RECIPES = {
     "bayesian_alpha_regressor.andi1d": (
         "models/bayesian_alpha_regressor/config.yaml",
@@ -145,10 +146,12 @@ def _cli(config: str | list[str], overrides: list[str]):
                     save_config_callback=None)
 
 
-def _fit(config: str | list[str], overrides: list[str], init: dict | None, widen: bool = False):
+def _fit(config: str | list[str], overrides: list[str], init: dict | None, grow=None):
+    """Fit the model the overrides describe, starting from the state dict ``init`` (if given), first grown
+    to that model by ``grow(init, model)`` (``_widened`` or ``_deepened``) if given."""
     cli = _cli(config, overrides)
     if init is not None:
-        cli.model.load_state_dict(_widened(init, cli.model) if widen else init)
+        cli.model.load_state_dict(grow(init, cli.model) if grow else init)
     cli.trainer.fit(cli.model, cli.datamodule)
     return cli
 
@@ -178,6 +181,25 @@ def _widened(state: dict, model) -> dict:
                 target[:old_w, old_w:] = 0.0
         else:
             new[key] = old.clone()
+    return new
+
+
+def _deepened(state: dict, model) -> dict:
+    """``state`` of a ``BayesianAlphaRegressor`` grown to ``model``'s deeper backbone (residual blocks
+    appended after the old ones, e.g. larger dilations) without changing its function: every old weight is
+    kept, the new blocks start from ``model``'s own initialisation except their output 1x1 conv, which is
+    zero, so each new block starts as the identity (a zero-initialised residual branch, as in Goyal et al.
+    2017 and Bachlechner et al., "ReZero", 2021); the first step moves those zeros, the next the new convs."""
+    new = {k: v.clone() for k, v in model.state_dict().items()}
+    clash = [k for k, v in state.items() if k not in new or new[k].shape != v.shape]
+    added = [k for k in new if k not in state]
+    if clash or not all(k.startswith("backbone.blocks.") for k in added):
+        raise ValueError(f"cannot deepen: the new model must keep every old weight's shape and only add "
+                         f"backbone blocks; differing {clash or [k for k in added if not k.startswith('backbone.blocks.')]}")
+    for key in added:
+        if ".mix." in key:
+            new[key].zero_()
+    new.update({k: v.clone() for k, v in state.items()})
     return new
 
 
@@ -255,8 +277,9 @@ def make(key: str) -> dict:
         if isinstance(stage, dict) and "git" in stage:  # full weights to start from (first stage only)
             state = _weights_from_git(stage)
             continue
-        if isinstance(stage, dict) and "widen" in stage:
-            cli = _fit(config, stage["widen"], state, widen=True)
+        if isinstance(stage, dict) and ("widen" in stage or "deepen" in stage):
+            grow = _widened if "widen" in stage else _deepened
+            cli = _fit(config, stage.get("widen") or stage["deepen"], state, grow=grow)
         else:
             cli = _fit_head(config, stage, state) if isinstance(stage, dict) else _fit(config, stage, state)
         state = cli.model.state_dict()

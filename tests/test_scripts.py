@@ -22,6 +22,17 @@ def script(name, *args):
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
+
+def script_module(name: str):
+    """``scripts/<name>.py`` imported as a module (the scripts folder is not a package)."""
+    import importlib
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+
 def smoke_run(tmp_path, name: str, *args, timeout: float) -> dict:
     """Run ``scripts/name *args --out <json>``; it must succeed and say where it wrote; returns the JSON."""
     out = tmp_path / "out.json"
@@ -70,11 +81,7 @@ def test_ctrl_c_stops_a_benchmark_cleanly(tmp_path):
 
 
 def test_make_pretrained_starts_from_weights_committed_in_git(tmp_path, monkeypatch):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import make_pretrained
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+    make_pretrained = script_module("make_pretrained")
     import fraczoo
     from fraczoo.models._weights import save_weights
 
@@ -103,12 +110,21 @@ def _tiny_alpha_regressor(tmp_path) -> list[str]:
             "--data.init_args.batch_size=32"]
 
 
+def _run_tiny_recipe(make_pretrained, recipe, tmp_path, monkeypatch) -> tuple[dict, dict]:
+    """Run ``recipe`` as ``bayesian_alpha_regressor.tiny`` into ``tmp_path``; returns the state dict of its
+    first stage and the final weights file's contents."""
+    from fraczoo.models._weights import read_weights
+
+    monkeypatch.setenv("FRACZOO_CATALOGUE", str(tmp_path / "models"))
+    monkeypatch.setattr(make_pretrained, "STAGES", tmp_path / "stages")
+    monkeypatch.setitem(make_pretrained.RECIPES, "bayesian_alpha_regressor.tiny", recipe)
+    make_pretrained.make("bayesian_alpha_regressor.tiny")
+    first = read_weights(tmp_path / "stages" / "bayesian_alpha_regressor.tiny.stage1.pt")["state_dict"]
+    return first, read_weights(tmp_path / "models" / "bayesian_alpha_regressor" / "tiny.pt")
+
+
 def test_make_pretrained_stages_continue_from_the_stage_before(tmp_path, monkeypatch, capsys):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import make_pretrained
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+    make_pretrained = script_module("make_pretrained")
     from fraczoo.models._weights import read_weights
 
     tiny = _tiny_alpha_regressor(tmp_path)
@@ -145,12 +161,7 @@ def test_make_pretrained_stages_continue_from_the_stage_before(tmp_path, monkeyp
 
 
 def test_make_pretrained_widen_keeps_the_function_and_trains_the_new_channels(tmp_path, monkeypatch, capsys):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import make_pretrained
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
-    from fraczoo.models._weights import read_weights
+    make_pretrained = script_module("make_pretrained")
     from fraczoo.models.bayesian_alpha_regressor import BayesianAlphaRegressor
 
     torch.manual_seed(0)
@@ -177,17 +188,49 @@ def test_make_pretrained_widen_keeps_the_function_and_trains_the_new_channels(tm
     tiny = _tiny_alpha_regressor(tmp_path)
     recipe = ("models/bayesian_alpha_regressor/config.yaml", [tiny, {"widen": tiny + ["--model.init_args.width=6"]}],
               "a tiny stage, then wider")
-    monkeypatch.setenv("FRACZOO_CATALOGUE", str(tmp_path / "models"))
-    monkeypatch.setattr(make_pretrained, "STAGES", tmp_path / "stages")
-    monkeypatch.setitem(make_pretrained.RECIPES, "bayesian_alpha_regressor.tiny", recipe)
-    make_pretrained.make("bayesian_alpha_regressor.tiny")
-    first = read_weights(tmp_path / "stages" / "bayesian_alpha_regressor.tiny.stage1.pt")["state_dict"]
-    final = read_weights(tmp_path / "models" / "bayesian_alpha_regressor" / "tiny.pt")
+    first, final = _run_tiny_recipe(make_pretrained, recipe, tmp_path, monkeypatch)
     assert final["hparams"]["width"] == 6 and final["state_dict"]["backbone.stem.weight"].shape[0] == 6
     # trained from the narrow weights: the old channels moved a little, not to a fresh initialisation
     drift = (final["state_dict"]["backbone.blocks.0.conv.weight"][:4, :4] - first["backbone.blocks.0.conv.weight"])
     assert drift.abs().max() < 0.1 * first["backbone.blocks.0.conv.weight"].abs().max()
 
+
+
+def test_make_pretrained_deepen_keeps_the_function_and_trains_the_new_blocks(tmp_path, monkeypatch):
+    make_pretrained = script_module("make_pretrained")
+    from fraczoo.models.bayesian_alpha_regressor import BayesianAlphaRegressor
+
+    torch.manual_seed(0)
+    kw = dict(width=4, hidden=8, posterior="histogram", bins=10)
+    shallow = BayesianAlphaRegressor(dilations=(1, 2), **kw).double()
+    deep = BayesianAlphaRegressor(dilations=(1, 2, 4, 8), **kw).double()
+    for p in shallow.parameters():
+        p.data.add_(0.1 * torch.randn_like(p))
+    deep.load_state_dict(make_pretrained._deepened(shallow.state_dict(), deep))
+    batch = {"x": torch.randn(6, 30, 1, dtype=torch.float64).cumsum(1),
+             "lengths": torch.tensor([30, 12, 25, 10, 30, 17])}
+    torch.testing.assert_close(deep.predict_batch(batch), shallow.predict_batch(batch), rtol=0, atol=1e-12)
+    # two steps: the first reaches the new blocks' zero output convs, the second their dilated convs
+    opt = torch.optim.SGD(deep.parameters(), lr=0.1)
+    conv = deep.backbone.blocks[3].conv.weight.clone()
+    for _ in range(2):
+        opt.zero_grad()
+        deep.loss(deep.predict_batch(batch), torch.rand(6, dtype=torch.float64) * 2).backward()
+        opt.step()
+    assert not torch.equal(deep.backbone.blocks[3].conv.weight, conv)
+    with pytest.raises(ValueError, match="cannot deepen"):
+        make_pretrained._deepened(deep.state_dict(), shallow)
+    with pytest.raises(ValueError, match="cannot deepen"):
+        make_pretrained._deepened(shallow.state_dict(), BayesianAlphaRegressor(dilations=(1, 2, 4), width=5, hidden=8))
+
+    # as a recipe stage: {"deepen": overrides} starts from the stage before, grown
+    tiny = _tiny_alpha_regressor(tmp_path)
+    recipe = ("models/bayesian_alpha_regressor/config.yaml",
+              [tiny, {"deepen": tiny + ["--model.init_args.dilations=[1,2,4]"]}], "a tiny stage, then deeper")
+    first, final = _run_tiny_recipe(make_pretrained, recipe, tmp_path, monkeypatch)
+    assert final["hparams"]["dilations"] == [1, 2, 4] and "backbone.blocks.2.conv.weight" in final["state_dict"]
+    drift = final["state_dict"]["backbone.blocks.0.conv.weight"] - first["backbone.blocks.0.conv.weight"]
+    assert drift.abs().max() < 0.1 * first["backbone.blocks.0.conv.weight"].abs().max()
 
 def test_bench_soe_smoke_run(tmp_path):
     rows = smoke_run(tmp_path, "bench_soe.py", "--steps", "3000", timeout=300)["rows"]
@@ -202,13 +245,7 @@ def test_compare_memory_seq_smoke_run(tmp_path):
 
 
 def _compare_memory_seq():
-    import sys
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import compare_memory_seq
-    finally:
-        sys.path.pop(0)
-    return compare_memory_seq
+    return script_module("compare_memory_seq")
 
 
 def test_compare_memory_seq_statistics():
