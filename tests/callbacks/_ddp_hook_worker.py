@@ -2,7 +2,6 @@
 importable and cheap): the same model and data fitted with the hook and with the micro-batch mode."""
 from __future__ import annotations
 
-import json
 import os
 import warnings
 
@@ -27,7 +26,7 @@ RUNS = {
 }
 
 
-def run(rank: int, world: int, port: int, out_dir: str) -> None:
+def run(rank: int, world: int, port: int, out_dir: str) -> dict:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), NODE_RANK="0",
                       LOCAL_RANK=str(rank), RANK=str(rank), WANDB_MODE="disabled")
     torch.set_num_threads(1)
@@ -69,5 +68,4 @@ def run(rank: int, world: int, port: int, out_dir: str) -> None:
         results[name] = [r for r in logger.rows if "grad_var/all/signal" in r]
         if monitor._hook is not None:
             results[f"{name}/buckets"] = len({key[0] for key in monitor._hook.layouts})
-    with open(f"{out_dir}/rank{rank}.json", "w") as f:
-        json.dump(results, f)
+    return results

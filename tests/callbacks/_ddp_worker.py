@@ -1,7 +1,6 @@
 """Entry point of the 2-process CPU DDP test (spawned; keep it importable and cheap)."""
 from __future__ import annotations
 
-import json
 import os
 import warnings
 
@@ -26,7 +25,7 @@ def posterior_batches(rank: int) -> int:
     return VAL_BATCHES if rank == 0 else 1  # rank 1 reports fewer predictions: uneven gather
 
 
-def run(rank: int, world: int, port: int, out_dir: str) -> None:
+def run(rank: int, world: int, port: int, out_dir: str) -> dict:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), NODE_RANK="0",
                       LOCAL_RANK=str(rank), RANK=str(rank), WANDB_MODE="disabled")
     torch.set_num_threads(1)
@@ -53,5 +52,4 @@ def run(rank: int, world: int, port: int, out_dir: str) -> None:
     result = {"grad": grad_monitor.last_metrics, "ema": grad_monitor.ema, "alpha": alpha_monitor.last_metrics,
               "calibration": alpha_monitor.last_calibration, "log_dir": trainer.log_dir,
               "grad_state_key": grad_monitor.state_key}
-    with open(f"{out_dir}/rank{rank}.json", "w") as f:
-        json.dump(result, f)
+    return result

@@ -2,7 +2,6 @@
 (spawned by tests/callbacks/test_zoo_matrix.py; keep it importable and cheap)."""
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
@@ -59,11 +58,10 @@ def run_model(name: str, out_dir: str, world: int) -> dict:
     return result
 
 
-def run(rank: int, world: int, port: int, out_dir: str, names: list[str]) -> None:
+def run(rank: int, world: int, port: int, out_dir: str, names: list[str]) -> dict:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), NODE_RANK="0",
                       LOCAL_RANK=str(rank), RANK=str(rank), WANDB_MODE="disabled")
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     results = {name: run_model(name, out_dir, world) for name in names}
-    with open(f"{out_dir}/rank{rank}.json", "w") as f:
-        json.dump(results, f)
+    return results
