@@ -36,6 +36,8 @@ def _andi_start(dim: int, sha256: str) -> dict:
 
 _HISTOGRAM = ["--model.init_args.posterior=histogram", "--model.init_args.hidden=128"]  # the head of _andi_head
 _WIDE_1D = "--model.init_args.width=48"  # the widened 1D backbone: every stage from the widening on needs it
+# the deepened 1D backbone (receptive field 255 -> 1023 steps): every stage from the deepening on needs it
+_DEEP_1D = "--model.init_args.dilations=[1,2,4,8,16,32,64,128,256]"
 
 
 def _andi_official(dim: int, epochs: int, lr: float, seed: int, extra: tuple[str, ...] = ()) -> list[str]:
@@ -80,13 +82,17 @@ RECIPES = {
          _andi_head(1, 1_500_000, 40, 7),
          {"widen": _andi_official(1, 9, 0.001, 9, extra=(*_HISTOGRAM, _WIDE_1D, "--data.init_args.train_size=98304"))},
          _andi_head(1, 1_500_000, 40, 12, extra=(_WIDE_1D,)),
-         _andi_official(1, 8, 0.0005, 13, extra=(*_HISTOGRAM, _WIDE_1D, "--data.init_args.train_size=98304"))],
+         _andi_official(1, 8, 0.0005, 13, extra=(*_HISTOGRAM, _WIDE_1D, "--data.init_args.train_size=98304")),
+         _andi_official(1, 6, 0.0005, 14, extra=(*_HISTOGRAM, _WIDE_1D, "--data.init_args.train_size=98304")),
+         {"deepen": _andi_official(1, 8, 0.0005, 15,
+                                   extra=(*_HISTOGRAM, _WIDE_1D, _DEEP_1D, "--data.init_args.train_size=98304"))}],
         "alpha (histogram posterior, median and std) of 1D AnDi 2020 trajectories: 5 models, challenge noise, "
         "lengths 10..999; the former 12 + 12 + 6-epoch weights fine-tuned for 4 epochs on the organisers' task-1 "
         "mix, a histogram head fitted on the frozen backbone (1,500,000 trajectories of that mix), 8 epochs "
         "of 98,304 end to end, a fresh histogram head on the frozen backbone (1,500,000 trajectories), the "
         "backbone widened 32 -> 48 channels (Net2Net) and 9 epochs of 98,304 end to end, a fresh head again, "
-        "then 8 more epochs of 98,304 end to end at peak lr 5e-4",
+        "then 8 + 6 more epochs of 98,304 end to end at peak lr 5e-4, then the backbone deepened by two residual "
+        "blocks (dilations 128 and 256, receptive field 255 -> 1023 steps) and 8 epochs of 98,304 end to end",
     ),
     "bayesian_alpha_regressor.andi2d": (
         "models/bayesian_alpha_regressor/config.yaml",
