@@ -160,6 +160,24 @@ def test_make_pretrained_stages_continue_from_the_stage_before(tmp_path, monkeyp
     assert read_weights(tmp_path / "stages" / "bayesian_alpha_regressor.tiny.stage1.pt")["recipe"]["stages"] == stages[:1]
 
 
+def _assert_grown_keeps_the_function_and_trains(small, big, grow, new_weight) -> None:
+    """``big`` loaded from ``grow(small.state_dict(), big)`` computes what ``small`` does, and two SGD steps move
+    ``new_weight(big)`` (the first reaches the zero weights that hide the new part, the second the new part)."""
+    for p in small.parameters():  # no zero biases: every weight of the small model must be carried over
+        p.data.add_(0.1 * torch.randn_like(p))
+    big.load_state_dict(grow(small.state_dict(), big))
+    batch = {"x": torch.randn(6, 30, 1, dtype=torch.float64).cumsum(1),
+             "lengths": torch.tensor([30, 12, 25, 10, 30, 17])}
+    torch.testing.assert_close(big.predict_batch(batch), small.predict_batch(batch), rtol=0, atol=1e-12)
+    opt = torch.optim.SGD(big.parameters(), lr=0.1)
+    before = new_weight(big).clone()
+    for _ in range(2):
+        opt.zero_grad()
+        big.loss(big.predict_batch(batch), torch.rand(6, dtype=torch.float64) * 2).backward()
+        opt.step()
+    assert not torch.equal(new_weight(big), before)
+
+
 def test_make_pretrained_widen_keeps_the_function_and_trains_the_new_channels(tmp_path, monkeypatch, capsys):
     make_pretrained = script_module("make_pretrained")
     from fraczoo.models.bayesian_alpha_regressor import BayesianAlphaRegressor
@@ -167,20 +185,8 @@ def test_make_pretrained_widen_keeps_the_function_and_trains_the_new_channels(tm
     torch.manual_seed(0)
     kw = dict(dilations=(1, 2), hidden=8, posterior="histogram", bins=10)
     narrow, wide = BayesianAlphaRegressor(width=4, **kw).double(), BayesianAlphaRegressor(width=7, **kw).double()
-    for p in narrow.parameters():  # no zero biases: every weight of the narrow model must be carried over
-        p.data.add_(0.1 * torch.randn_like(p))
-    wide.load_state_dict(make_pretrained._widened(narrow.state_dict(), wide))
-    batch = {"x": torch.randn(6, 30, 1, dtype=torch.float64).cumsum(1),
-             "lengths": torch.tensor([30, 12, 25, 10, 30, 17])}
-    torch.testing.assert_close(wide.predict_batch(batch), narrow.predict_batch(batch), rtol=0, atol=1e-12)
-    # two steps: the first reaches the weights out of the new channels, the second the new channels' own
-    opt = torch.optim.SGD(wide.parameters(), lr=0.1)
-    stem = wide.backbone.stem.weight[4:].clone()
-    for _ in range(2):
-        opt.zero_grad()
-        wide.loss(wide.predict_batch(batch), torch.rand(6, dtype=torch.float64) * 2).backward()
-        opt.step()
-    assert not torch.equal(wide.backbone.stem.weight[4:], stem)
+    _assert_grown_keeps_the_function_and_trains(narrow, wide, make_pretrained._widened,
+                                                lambda m: m.backbone.stem.weight[4:])  # the new channels' own
     with pytest.raises(ValueError, match="cannot widen a width-7 backbone to width 4"):
         make_pretrained._widened(wide.state_dict(), narrow)
 
@@ -195,7 +201,6 @@ def test_make_pretrained_widen_keeps_the_function_and_trains_the_new_channels(tm
     assert drift.abs().max() < 0.1 * first["backbone.blocks.0.conv.weight"].abs().max()
 
 
-
 def test_make_pretrained_deepen_keeps_the_function_and_trains_the_new_blocks(tmp_path, monkeypatch):
     make_pretrained = script_module("make_pretrained")
     from fraczoo.models.bayesian_alpha_regressor import BayesianAlphaRegressor
@@ -204,20 +209,8 @@ def test_make_pretrained_deepen_keeps_the_function_and_trains_the_new_blocks(tmp
     kw = dict(width=4, hidden=8, posterior="histogram", bins=10)
     shallow = BayesianAlphaRegressor(dilations=(1, 2), **kw).double()
     deep = BayesianAlphaRegressor(dilations=(1, 2, 4, 8), **kw).double()
-    for p in shallow.parameters():
-        p.data.add_(0.1 * torch.randn_like(p))
-    deep.load_state_dict(make_pretrained._deepened(shallow.state_dict(), deep))
-    batch = {"x": torch.randn(6, 30, 1, dtype=torch.float64).cumsum(1),
-             "lengths": torch.tensor([30, 12, 25, 10, 30, 17])}
-    torch.testing.assert_close(deep.predict_batch(batch), shallow.predict_batch(batch), rtol=0, atol=1e-12)
-    # two steps: the first reaches the new blocks' zero output convs, the second their dilated convs
-    opt = torch.optim.SGD(deep.parameters(), lr=0.1)
-    conv = deep.backbone.blocks[3].conv.weight.clone()
-    for _ in range(2):
-        opt.zero_grad()
-        deep.loss(deep.predict_batch(batch), torch.rand(6, dtype=torch.float64) * 2).backward()
-        opt.step()
-    assert not torch.equal(deep.backbone.blocks[3].conv.weight, conv)
+    _assert_grown_keeps_the_function_and_trains(shallow, deep, make_pretrained._deepened,
+                                                lambda m: m.backbone.blocks[3].conv.weight)  # a new block's conv
     with pytest.raises(ValueError, match="cannot deepen"):
         make_pretrained._deepened(deep.state_dict(), shallow)
     with pytest.raises(ValueError, match="cannot deepen"):
