@@ -199,14 +199,18 @@ def _deepened(state: dict, model) -> dict:
     new = {k: v.clone() for k, v in model.state_dict().items()}
     clash = [k for k, v in state.items() if k not in new or new[k].shape != v.shape]
     added = [k for k in new if k not in state]
-    if clash or not all(k.startswith("backbone.blocks.") for k in added):
+    foreign = [k for k in added if not k.startswith("backbone.blocks.")]
+    if clash or foreign:
         raise ValueError(f"cannot deepen: the new model must keep every old weight's shape and only add "
-                         f"backbone blocks; differing {clash or [k for k in added if not k.startswith('backbone.blocks.')]}")
+                         f"backbone blocks; differing {clash + foreign}")
     for key in added:
         if ".mix." in key:
             new[key].zero_()
     new.update({k: v.clone() for k, v in state.items()})
     return new
+
+
+_GROWN = {"widen": _widened, "deepen": _deepened}  # recipe stage key -> how the stage before's weights grow
 
 
 def _fit_head(config: str | list[str], stage: dict, state: dict):
@@ -283,9 +287,9 @@ def make(key: str) -> dict:
         if isinstance(stage, dict) and "git" in stage:  # full weights to start from (first stage only)
             state = _weights_from_git(stage)
             continue
-        if isinstance(stage, dict) and ("widen" in stage or "deepen" in stage):
-            grow = _widened if "widen" in stage else _deepened
-            cli = _fit(config, stage.get("widen") or stage["deepen"], state, grow=grow)
+        kind = next((k for k in _GROWN if k in stage), None) if isinstance(stage, dict) else None
+        if kind:
+            cli = _fit(config, stage[kind], state, grow=_GROWN[kind])
         else:
             cli = _fit_head(config, stage, state) if isinstance(stage, dict) else _fit(config, stage, state)
         state = cli.model.state_dict()

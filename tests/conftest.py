@@ -1,5 +1,21 @@
+import importlib
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def script_module(name: str):
+    """``scripts/<name>.py`` imported as a module (the scripts folder is not a package)."""
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(SCRIPTS))
+
 
 # One table of small settings per zoo model, for the tests that run every model (checkpoints,
 # reproducibility, callbacks): non-default hyperparameters that keep the model tiny, and a datamodule of a

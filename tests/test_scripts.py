@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.conftest import script_module
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -21,17 +23,6 @@ def script(name, *args):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
-
-
-def script_module(name: str):
-    """``scripts/<name>.py`` imported as a module (the scripts folder is not a package)."""
-    import importlib
-
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
 
 def smoke_run(tmp_path, name: str, *args, timeout: float) -> dict:
     """Run ``scripts/name *args --out <json>``; it must succeed and say where it wrote; returns the JSON."""
@@ -110,14 +101,19 @@ def _tiny_alpha_regressor(tmp_path) -> list[str]:
             "--data.init_args.batch_size=32"]
 
 
+def _add_tiny_recipe(make_pretrained, recipe, tmp_path, monkeypatch) -> None:
+    """``recipe`` as ``bayesian_alpha_regressor.tiny``, its stages and weights written under ``tmp_path``."""
+    monkeypatch.setenv("FRACZOO_CATALOGUE", str(tmp_path / "models"))
+    monkeypatch.setattr(make_pretrained, "STAGES", tmp_path / "stages")
+    monkeypatch.setitem(make_pretrained.RECIPES, "bayesian_alpha_regressor.tiny", recipe)
+
+
 def _run_tiny_recipe(make_pretrained, recipe, tmp_path, monkeypatch) -> tuple[dict, dict]:
     """Run ``recipe`` as ``bayesian_alpha_regressor.tiny`` into ``tmp_path``; returns the state dict of its
     first stage and the final weights file's contents."""
     from fraczoo.models._weights import read_weights
 
-    monkeypatch.setenv("FRACZOO_CATALOGUE", str(tmp_path / "models"))
-    monkeypatch.setattr(make_pretrained, "STAGES", tmp_path / "stages")
-    monkeypatch.setitem(make_pretrained.RECIPES, "bayesian_alpha_regressor.tiny", recipe)
+    _add_tiny_recipe(make_pretrained, recipe, tmp_path, monkeypatch)
     make_pretrained.make("bayesian_alpha_regressor.tiny")
     first = read_weights(tmp_path / "stages" / "bayesian_alpha_regressor.tiny.stage1.pt")["state_dict"]
     return first, read_weights(tmp_path / "models" / "bayesian_alpha_regressor" / "tiny.pt")
@@ -130,9 +126,7 @@ def test_make_pretrained_stages_continue_from_the_stage_before(tmp_path, monkeyp
     tiny = _tiny_alpha_regressor(tmp_path)
     stages = [tiny, tiny + ["--model.init_args.lr=0.001", "--data.init_args.seed=1"]]
     recipe = ("models/bayesian_alpha_regressor/config.yaml", stages, "two tiny stages")
-    monkeypatch.setenv("FRACZOO_CATALOGUE", str(tmp_path / "models"))
-    monkeypatch.setattr(make_pretrained, "STAGES", tmp_path / "stages")
-    monkeypatch.setitem(make_pretrained.RECIPES, "bayesian_alpha_regressor.tiny", recipe)
+    _add_tiny_recipe(make_pretrained, recipe, tmp_path, monkeypatch)
 
     first = make_pretrained.make("bayesian_alpha_regressor.tiny")
     cache = read_weights(tmp_path / "stages" / "bayesian_alpha_regressor.tiny.stage1.pt")
@@ -225,6 +219,7 @@ def test_make_pretrained_deepen_keeps_the_function_and_trains_the_new_blocks(tmp
     drift = final["state_dict"]["backbone.blocks.0.conv.weight"] - first["backbone.blocks.0.conv.weight"]
     assert drift.abs().max() < 0.1 * first["backbone.blocks.0.conv.weight"].abs().max()
 
+
 def test_bench_soe_smoke_run(tmp_path):
     rows = smoke_run(tmp_path, "bench_soe.py", "--steps", "3000", timeout=300)["rows"]
     assert all(r["stream rel l2 err"] < 1e-6 for r in rows)
@@ -237,17 +232,13 @@ def test_compare_memory_seq_smoke_run(tmp_path):
     assert {"stochastic_memory_seq", "GRU (h=12)", "LSTM (h=10)"} <= models
 
 
-def _compare_memory_seq():
-    return script_module("compare_memory_seq")
-
-
 def test_compare_memory_seq_statistics():
     """(c)'s statistics: the Durbin-Levinson likelihood terms equal the Cholesky ones, local Whittle recovers d
     of an exact ARFIMA(0, 0.3, 0), and the Diebold-Mariano test separates a better forecaster from a tie."""
     import numpy as np
     from fraczoo.datamodules.long_memory import arfima
 
-    cms = _compare_memory_seq()
+    cms = script_module("compare_memory_seq")
     rng = np.random.default_rng(0)
     gamma = cms.arfima_p_d_0_acvf(0.3, np.array([0.5, -0.2]), 150)
     x = rng.standard_normal(150)

@@ -1,5 +1,4 @@
 import math
-import sys
 from pathlib import Path
 
 import lightning as L
@@ -13,6 +12,7 @@ from fraczoo.datamodules.andi import simulate
 from fraczoo.models._weights import save_weights, sha256_of
 from fraczoo.models.bayesian_alpha_regressor import (MSD_LAGS, AlphaHistogram, BayesianAlphaRegressor, gaussian_nll,
                                                      histogram_edges, log_msd_features, normalized_increments)
+from tests.conftest import script_module
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(width=8, dilations=[1, 2, 4], hidden=16)
@@ -265,11 +265,7 @@ def test_catalogue_configs_instantiate(configs, tmp_path):
 
 def test_eval_script_baseline_recovers_msd_exponent():
     """The TAMSD baseline of the eval script on clean fBm: its slope estimates alpha (MAE < 0.1)."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from eval_alpha_regressor import tamsd_alpha
-    finally:
-        sys.path.pop(0)
+    tamsd_alpha = script_module("eval_alpha_regressor").tamsd_alpha
     data = simulate(400, models=["fbm"], length=(500, 1000), noise=False, seed=5)
     est = tamsd_alpha(data.positions, data.lengths)
     assert np.abs(est - data.alpha).mean() < 0.1
@@ -281,11 +277,7 @@ def test_eval_script_baseline_recovers_msd_exponent():
 @pytest.mark.skipif(not (ROOT / "models" / "bayesian_alpha_regressor" / "pretrained.yaml").is_file(),
                     reason="pretrained weights not made yet (scripts/make_pretrained.py)")
 def test_pretrained_1d_beats_msd_baseline():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from eval_alpha_regressor import tamsd_alpha
-    finally:
-        sys.path.pop(0)
+    tamsd_alpha = script_module("eval_alpha_regressor").tamsd_alpha
     if "bayesian_alpha_regressor.andi1d" not in fraczoo.list_pretrained():
         pytest.skip("andi1d weights not made yet")
     model = fraczoo.load_pretrained("bayesian_alpha_regressor.andi1d")
