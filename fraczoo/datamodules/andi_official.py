@@ -8,7 +8,8 @@ virtualenv and saves ``data/andi_official/task1_<D>d_n<N>_seed<S>.npz`` (``np.sa
 * ``lengths`` (n,) int, ``alpha`` (n,) float, ``model`` (n,) int (codes into attm, ctrw, fbm, lw, sbm);
 * ``meta``: a JSON string (generator version, call, seeds).
 
-``load_official`` turns such a file into a zero-padded ``Trajectories`` (no network, no andi-datasets).
+``load_official`` turns such a file, or several one after the other, into a zero-padded ``Trajectories``
+(no network, no andi-datasets).
 """
 from __future__ import annotations
 
@@ -26,9 +27,22 @@ _KEYS = ("positions", "lengths", "alpha", "model")
 def load_official(path) -> Trajectories:
     """The trajectories of an official-generator file, padded: ``Trajectories`` (positions float32).
 
-    Raises FileNotFoundError (naming the script that makes such files) when ``path`` does not exist,
-    ValueError when the file lacks an array or the arrays do not fit together.
+    ``path``: a file, or a list of files whose trajectories are taken one after the other (e.g. sets of
+    several seeds). Raises FileNotFoundError (naming the script that makes such files) when a file does
+    not exist, ValueError when a file lacks an array, the arrays do not fit together, the list is empty
+    or the files differ in dimension.
     """
+    if isinstance(path, (list, tuple)):
+        if not path:
+            raise ValueError("load_official needs a file or a non-empty list of files, got []")
+        sets = [load_official(p) for p in path]
+        if len({s.positions.shape[-1] for s in sets}) > 1:
+            raise ValueError(f"the files {list(map(str, path))} hold trajectories of different dimensions "
+                             f"({[s.positions.shape[-1] for s in sets]})")
+        width = max(s.positions.shape[1] for s in sets)
+        return Trajectories(np.concatenate([np.pad(s.positions, ((0, 0), (0, width - s.positions.shape[1]), (0, 0)))
+                                            for s in sets]),
+                            *(np.concatenate([getattr(s, k) for s in sets]) for k in ("lengths", "alpha", "model")))
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file. Official AnDi arrays are made by `{MAKE_COMMAND}` "

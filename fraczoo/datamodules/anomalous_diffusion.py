@@ -8,8 +8,8 @@ rank); the DataLoader returns the workers' batches round-robin, so the stream is
 Validation and test are fixed sets simulated once from (seed, 1) and (seed, 2).
 
 ``train_file`` / ``val_file`` / ``test_file`` replace a split by a set made with the organisers'
-generator (``scripts/andi_official.sh``, read by ``andi_official.load_official``): the whole file,
-reshuffled every epoch (seed, epoch) for training.
+generator (``scripts/andi_official.sh``, read by ``andi_official.load_official``): the whole file (or
+list of files, one after the other), reshuffled every epoch (seed, epoch) for training.
 
 Batches are dicts: ``x`` (B, T, dim) float32 positions, zero-padded to the longest trajectory in the
 batch; ``lengths`` (B,) long; ``mask`` (B, T) bool (True on observed steps); ``alpha`` (B,) float32;
@@ -157,14 +157,14 @@ class AnomalousDiffusionDataModule(L.LightningDataModule):
     fixed validation and test sets of ``val_size`` and ``test_size``. Everything is determined by
     ``seed``, whatever ``num_workers``. ``train_file``, ``val_file``, ``test_file``: paths of sets made
     by the organisers' generator (``scripts/andi_official.sh``) to use instead of simulated ones (the
-    whole file; the split's size argument is then unused).
+    whole file; a list of paths: their sets one after the other; the split's size argument is then unused).
     """
 
     def __init__(self, dim: int = 1, min_length: int = 10, max_length: int = 1000,
                  models: Sequence[str] = MODEL_NAMES, noise: bool = True, balance: str = "model",
                  train_size: int = 100_000, val_size: int = 10_000, test_size: int = 10_000,
-                 batch_size: int = 128, seed: int = 0, num_workers: int = 0, train_file: str | None = None,
-                 val_file: str | None = None, test_file: str | None = None):
+                 batch_size: int = 128, seed: int = 0, num_workers: int = 0, train_file: str | list[str] | None = None,
+                 val_file: str | list[str] | None = None, test_file: str | list[str] | None = None):
         super().__init__()
         if isinstance(dim, bool) or dim not in (1, 2, 3):
             raise ValueError(f"dim must be 1, 2 or 3, got {dim!r}")
@@ -181,8 +181,9 @@ class AnomalousDiffusionDataModule(L.LightningDataModule):
         check_int(seed, "seed", 0)
         check_int(num_workers, "num_workers", 0)
         for name, value in (("train_file", train_file), ("val_file", val_file), ("test_file", test_file)):
-            if value is not None and not isinstance(value, str):
-                raise TypeError(f"{name} must be a path (str) or None, got {type(value).__name__}")
+            paths = value if isinstance(value, (list, tuple)) and value else [value]
+            if value is not None and not all(isinstance(p, str) for p in paths):
+                raise TypeError(f"{name} must be a path (str), a non-empty list of paths or None, got {value!r}")
         self.save_hyperparameters()
         self.hparams.models = list(models)
         self.simulate_kwargs = {"models": models, "dim": dim, "length": (min_length, max_length),

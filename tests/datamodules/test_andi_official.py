@@ -68,6 +68,25 @@ def test_load_official_pads_the_trajectories(tmp_path):
     np.testing.assert_array_equal(data.model, arrays["model"])
 
 
+def test_load_official_reads_a_list_of_files_one_after_the_other(tmp_path):
+    first = write_official(tmp_path / "a.npz", [12, 30], dim=1, seed=1)
+    second = write_official(tmp_path / "b.npz", [40, 10, 11], dim=1, seed=2)
+    data = load_official([tmp_path / "a.npz", str(tmp_path / "b.npz")])
+    assert data.positions.shape == (5, 40, 1) and (data.positions[~data.mask] == 0).all()
+    np.testing.assert_array_equal(np.concatenate(data.trajectories()),
+                                  np.concatenate([first["positions"], second["positions"]]))
+    np.testing.assert_array_equal(data.lengths, [12, 30, 40, 10, 11])
+    np.testing.assert_array_equal(data.alpha, np.concatenate([first["alpha"], second["alpha"]]))
+    np.testing.assert_array_equal(data.model, np.concatenate([first["model"], second["model"]]))
+    single = load_official([tmp_path / "b.npz"])
+    np.testing.assert_array_equal(single.positions, load_official(tmp_path / "b.npz").positions)
+    write_official(tmp_path / "c.npz", [12], dim=2)
+    with pytest.raises(ValueError, match="different dimensions"):
+        load_official([tmp_path / "a.npz", tmp_path / "c.npz"])
+    with pytest.raises(ValueError, match="non-empty list"):
+        load_official([])
+
+
 def test_load_official_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"scripts/andi_official.sh task1 --dim"):
         load_official(tmp_path / "missing.npz")
@@ -107,6 +126,24 @@ def test_datamodule_validates_and_trains_on_official_files(tmp_path):
     assert torch.equal(first.sort().values, second.sort().values)  # every trajectory once per epoch
 
 
+def test_datamodule_trains_on_a_list_of_files_given_on_the_command_line(tmp_path):
+    from fraczoo.cli import make_cli
+    from fraczoo.models._catalogue import catalogue_dir
+
+    write_official(tmp_path / "a.npz", [12, 20, 15], dim=1, seed=1)
+    write_official(tmp_path / "b.npz", [11, 13], dim=1, seed=2)
+    files = [str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]
+    config = str(catalogue_dir() / "bayesian_alpha_regressor" / "config.yaml")
+    cli = make_cli(["--config", config, "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}",
+                    f"--data.init_args.train_file=[{','.join(files)}]",
+                    f"--data.init_args.val_file={files[1]}"], run=False, save_config_callback=None)
+    assert cli.datamodule.hparams.train_file == files
+    cli.datamodule.setup("fit")
+    alpha = torch.cat([b["alpha"] for b in cli.datamodule.train_dataloader()])
+    expected = np.concatenate([np.load(f)["alpha"] for f in files])
+    np.testing.assert_allclose(np.sort(alpha.numpy()), np.sort(expected).astype(np.float32))
+
+
 def test_datamodule_file_errors(tmp_path):
     write_official(tmp_path / "val.npz", [12, 20], dim=1)
     dm = fraczoo.create_datamodule("bayesian_alpha_regressor", dim=2, val_file=str(tmp_path / "val.npz"))
@@ -115,5 +152,6 @@ def test_datamodule_file_errors(tmp_path):
     dm = fraczoo.create_datamodule("bayesian_alpha_regressor", test_file=str(tmp_path / "none.npz"))
     with pytest.raises(FileNotFoundError, match="scripts/andi_official.sh"):
         dm.setup("test")
-    with pytest.raises(TypeError, match="train_file must be a path"):
-        fraczoo.create_datamodule("bayesian_alpha_regressor", train_file=3)
+    for bad in (3, [], ["a.npz", 3]):
+        with pytest.raises(TypeError, match="train_file must be a path"):
+            fraczoo.create_datamodule("bayesian_alpha_regressor", train_file=bad)
