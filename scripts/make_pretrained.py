@@ -40,6 +40,12 @@ _WIDE_1D = "--model.init_args.width=48"  # the widened 1D backbone: every stage 
 _DEEP_1D = "--model.init_args.dilations=[1,2,4,8,16,32,64,128,256]"
 
 
+# 400,000 trajectories made by the organisers' generator (seeds 23..26, none used for validation or test):
+# scripts/andi_official.sh task1 --dim 1 --n 100000 --seed S, for S in 23 24 25 26
+_OFFICIAL_TRAIN_1D = ("--data.init_args.train_file=["
+                      + ",".join(f"data/andi_official/task1_1d_n100000_seed{s}.npz" for s in (23, 24, 25, 26)) + "]")
+
+
 def _andi_official(dim: int, epochs: int, lr: float, seed: int, extra: tuple[str, ...] = ()) -> list[str]:
     """Fine-tuning on the organisers' task-1 mix (``balance=challenge``: alpha <= 1 only attm/ctrw, on
     the 0.05 grid; lengths 10..999) from the corrected simulator (data seed ``seed``), validated on a set
@@ -85,14 +91,16 @@ RECIPES = {
          _andi_official(1, 8, 0.0005, 13, extra=(*_HISTOGRAM, _WIDE_1D, "--data.init_args.train_size=98304")),
          _andi_official(1, 6, 0.0005, 14, extra=(*_HISTOGRAM, _WIDE_1D, "--data.init_args.train_size=98304")),
          {"deepen": _andi_official(1, 8, 0.0005, 15,
-                                   extra=(*_HISTOGRAM, _WIDE_1D, _DEEP_1D, "--data.init_args.train_size=98304"))}],
+                                   extra=(*_HISTOGRAM, _WIDE_1D, _DEEP_1D, "--data.init_args.train_size=98304"))},
+         _andi_official(1, 1, 0.00025, 0, extra=(*_HISTOGRAM, _WIDE_1D, _DEEP_1D, _OFFICIAL_TRAIN_1D))],
         "alpha (histogram posterior, median and std) of 1D AnDi 2020 trajectories: 5 models, challenge noise, "
         "lengths 10..999; the former 12 + 12 + 6-epoch weights fine-tuned for 4 epochs on the organisers' task-1 "
         "mix, a histogram head fitted on the frozen backbone (1,500,000 trajectories of that mix), 8 epochs "
         "of 98,304 end to end, a fresh histogram head on the frozen backbone (1,500,000 trajectories), the "
         "backbone widened 32 -> 48 channels (Net2Net) and 9 epochs of 98,304 end to end, a fresh head again, "
         "then 8 + 6 more epochs of 98,304 end to end at peak lr 5e-4, then the backbone deepened by two residual "
-        "blocks (dilations 128 and 256, receptive field 255 -> 1023 steps) and 8 epochs of 98,304 end to end",
+        "blocks (dilations 128 and 256, receptive field 255 -> 1023 steps) and 8 epochs of 98,304 end to end, "
+        "then 1 epoch over 400,000 trajectories made by the organisers' generator at peak lr 2.5e-4",
     ),
     "bayesian_alpha_regressor.andi2d": (
         "models/bayesian_alpha_regressor/config.yaml",
