@@ -32,17 +32,23 @@ def load_official(path) -> Trajectories:
     not exist, ValueError when a file lacks an array, the arrays do not fit together, the list is empty
     or the files differ in dimension.
     """
-    if isinstance(path, (list, tuple)):
-        if not path:
-            raise ValueError("load_official needs a file or a non-empty list of files, got []")
-        sets = [load_official(p) for p in path]
-        if len({s.positions.shape[-1] for s in sets}) > 1:
-            raise ValueError(f"the files {list(map(str, path))} hold trajectories of different dimensions "
-                             f"({[s.positions.shape[-1] for s in sets]})")
-        width = max(s.positions.shape[1] for s in sets)
-        return Trajectories(np.concatenate([np.pad(s.positions, ((0, 0), (0, width - s.positions.shape[1]), (0, 0)))
-                                            for s in sets]),
-                            *(np.concatenate([getattr(s, k) for s in sets]) for k in ("lengths", "alpha", "model")))
+    paths = list(path) if isinstance(path, (list, tuple)) else [path]
+    if not paths:
+        raise ValueError("load_official needs a file or a non-empty list of files, got []")
+    # the flat arrays of all files first, padded once: a padded copy per file would double the peak memory
+    sets = [_read_official(p) for p in paths]
+    dims = [positions.shape[1] for positions, *_ in sets]
+    if len(set(dims)) > 1:
+        raise ValueError(f"the files {list(map(str, paths))} hold trajectories of different dimensions ({dims})")
+    positions, lengths, alpha, model = (np.concatenate(parts) for parts in zip(*sets))
+    width = int(lengths.max())
+    padded = np.zeros((len(lengths), width, positions.shape[1]), dtype=np.float32)
+    padded[np.arange(width)[None, :] < lengths[:, None]] = positions  # row-major: trajectory after trajectory
+    return Trajectories(padded, lengths.astype(np.int64), alpha.astype(np.float64), model.astype(np.int64))
+
+
+def _read_official(path) -> tuple[np.ndarray, ...]:
+    """The flat arrays (positions, lengths, alpha, model) of one official-generator file, checked."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file. Official AnDi arrays are made by `{MAKE_COMMAND}` "
@@ -66,7 +72,4 @@ def load_official(path) -> Trajectories:
     names = tuple(meta.get("model_names", MODEL_NAMES))
     if names != MODEL_NAMES:
         raise ValueError(f"{path}: model names {names} differ from fraczoo's {MODEL_NAMES}")
-    width = int(lengths.max())
-    padded = np.zeros((n, width, positions.shape[1]), dtype=np.float32)
-    padded[np.arange(width)[None, :] < lengths[:, None]] = positions  # row-major: trajectory after trajectory
-    return Trajectories(padded, lengths.astype(np.int64), alpha.astype(np.float64), model.astype(np.int64))
+    return positions, lengths, alpha, model
