@@ -46,8 +46,9 @@ _OFFICIAL_TRAIN_1D = ("--data.init_args.train_file=["
                       + ",".join(f"data/andi_official/task1_1d_n100000_seed{s}.npz" for s in (23, 24, 25, 26)) + "]")
 
 
-# a stage run on one GPU (the accelerator is Lightning's "auto"; it runs on CPU too, about 40x slower):
-# batches of 512 drawn fresh by 12 DataLoader workers; "warn" because CUDA has no deterministic kernel for some ops
+# a stage run on one GPU (the accelerator is Lightning's "auto"; on CPU it runs too, about 40x slower per thread):
+# batches of 512 drawn fresh by 12 DataLoader workers; deterministic "warn" so that a CUDA op without a
+# deterministic kernel warns instead of stopping the run (none did on an H200)
 _GPU_1D = ("--data.init_args.train_size=262144", "--data.init_args.batch_size=512", "--data.init_args.num_workers=12",
            "--trainer.deterministic=warn")
 
