@@ -3,6 +3,8 @@
     fraczoo fit --config spectral_fractional_cnn                  # a zoo model's shipped config, by name
     fraczoo fit --config spectral_fractional_cnn:finetune         # its config.yaml, then its finetune.yaml
     fraczoo fit --config models/spectral_fractional_cnn/config.yaml --trainer.max_epochs 10
+    fraczoo validate --ckpt_path runs/.../last.ckpt               # a checkpoint names its model and data
+    fraczoo validate --config spectral_fractional_cnn --ckpt_path spectral_fractional_cnn.fields
     fraczoo config spectral_fractional_cnn [--finetune]           # print a shipped config to edit and save
     fraczoo list                                                  # zoo models and pretrained weights
 
@@ -24,10 +26,13 @@ from typing import Optional
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningCLI
 
 from fraczoo.hub import list_models, list_pretrained, load_backbone
-from fraczoo.models._catalogue import catalogue_dir, catalogue_root
+from fraczoo.models._catalogue import catalogue_dir, catalogue_root, is_file_source, resolve_weights
+from fraczoo.models._registry import model_class
+from fraczoo.models._weights import init_hparams, load_state_into
 
 
 def _wandb_logged_in() -> bool:
@@ -127,15 +132,50 @@ def checkpoint_config(ckpt_path: str) -> dict | None:
     return config or None
 
 
-def with_checkpoint_config(argv: list[str]) -> list[str]:
-    """For validate/test/predict with ``--ckpt_path``: the checkpoint's own model and data come first, so
-    ``fraczoo validate --ckpt_path last.ckpt`` runs as is (later configs and arguments still override)."""
-    if argv[:1] not in (["validate"], ["test"], ["predict"]):
-        return argv
+def zoo_weights(spec: str) -> tuple[dict, str] | None:
+    """(payload, where) when ``spec`` names fraczoo weights rather than a Lightning checkpoint: a pretrained
+    name (``name`` / ``name.tag``) or a file written by ``save_pretrained``; None otherwise (Lightning's own
+    values such as ``last`` and ``best``, checkpoints, missing or unreadable files: Lightning reports those)."""
+    if Path(spec).is_file():
+        try:
+            payload, where = resolve_weights(spec)
+        except (OSError, ValueError):
+            return None
+        return None if payload["format"] == "lightning-checkpoint" else (payload, where)
+    if is_file_source(spec) or spec.partition(".")[0] not in list_models():
+        return None
+    try:
+        return resolve_weights(spec)
+    except (KeyError, ValueError) as err:  # a misspelt tag: the error names the valid ones
+        raise SystemExit(f"fraczoo: --ckpt_path {spec}: {err}") from None
+
+
+def _ckpt_path(argv: list[str]) -> str | None:
     paths = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--ckpt_path"]
     paths += [a.split("=", 1)[1] for a in argv if a.startswith("--ckpt_path=")]
-    config = checkpoint_config(paths[-1]) if paths and Path(paths[-1]).is_file() else None
-    return [argv[0], "--config", json.dumps(config), *argv[1:]] if config else argv
+    return paths[-1] if paths else None
+
+
+def with_checkpoint_config(argv: list[str]) -> list[str]:
+    """For validate/test/predict with ``--ckpt_path``: the checkpoint's own model and data come first, so
+    ``fraczoo validate --ckpt_path last.ckpt`` runs as is (later configs and arguments still override).
+
+    ``--ckpt_path`` may also name fraczoo weights (a pretrained name or a weights file): they hold the
+    model but not the data, so the model section they imply goes after the last ``--config`` (the weights
+    fix the architecture) and the data come from the configs; ``ZooCLI`` loads the weights."""
+    path = _ckpt_path(argv)
+    if argv[:1] not in (["validate"], ["test"], ["predict"]) or path is None:
+        return argv
+    weights = zoo_weights(path)
+    if weights is None:
+        config = checkpoint_config(path) if Path(path).is_file() else None
+        return [argv[0], "--config", json.dumps(config), *argv[1:]] if config else argv
+    payload, _ = weights
+    cls = model_class(payload["model"])
+    model = {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init_hparams(payload["hparams"])}
+    last = max([i + 1 for i, a in enumerate(argv) if a == "--config"]
+               + [i for i, a in enumerate(argv) if a.startswith("--config=")], default=0)
+    return [*argv[:last + 1], "--model", json.dumps(model), *argv[last + 1:]]
 
 
 def _print_config(argv: list[str]) -> None:
@@ -162,13 +202,18 @@ def main(args: list[str] | None = None) -> None:
     os.environ.setdefault("WANDB_SILENT", "true")
     from fraczoo.callbacks import NonFiniteGuard, RNGStateCheckpoint
 
+    if args is None:
+        # LightningCLI warns on every run when handed args while sys.argv holds a command line: hand it
+        # the rewritten command line as sys.argv instead
+        sys.argv[1:], argv = argv, None
     make_cli(argv, trainer_defaults={"callbacks": [RunSummary(), NonFiniteGuard(), RNGStateCheckpoint()]})
 
 
 class ZooCLI(LightningCLI):
     """LightningCLI plus ``--init_weights``: a pretrained name or weights file whose backbone initialises
     the model before the run (fine-tuning; ignored when ``--ckpt_path`` resumes a run). It is an argument of
-    the run, not of the model, so a fine-tuned checkpoint rebuilds without the catalogue."""
+    the run, not of the model, so a fine-tuned checkpoint rebuilds without the catalogue. To validate, test
+    or predict, ``--ckpt_path`` may name fraczoo weights too (see ``with_checkpoint_config``)."""
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--init_weights", type=Optional[str], default=None,
@@ -186,14 +231,43 @@ class ZooCLI(LightningCLI):
                                  "pip install 'fraczoo[wandb]', or run without a logger (--trainer.logger=false)"
                                  ) from None
             raise
-        source = self._get(self.config, "init_weights")
-        if source and not self._get(self.config, "ckpt_path"):
-            load_backbone(self.model, source)
+        fitting = self.subcommand in (None, "fit")  # None: make_cli(run=False), which builds for fitting
+        if fitting and not self.trainer.loggers:
+            self._drop_lr_monitors()
+        self._load_weights(fitting)
+
+    def _drop_lr_monitors(self) -> None:
+        # with --trainer.logger=false there is nowhere to log the learning rate to, and Lightning would stop
+        # the run at its start for the missing logger
+        monitors = [cb for cb in self.trainer.callbacks if isinstance(cb, LearningRateMonitor)]
+        for cb in monitors:
+            self.trainer.callbacks.remove(cb)
+        if monitors:
+            print("fraczoo: no logger, so LearningRateMonitor is left out", file=sys.stderr)
+
+    def _load_weights(self, fitting: bool) -> None:
+        """fit: ``--init_weights`` sets the backbone unless ``--ckpt_path`` resumes. validate/test/predict:
+        ``--ckpt_path`` naming fraczoo weights loads the whole model (Lightning reads only its own files)."""
+        source, ckpt_path = self._get(self.config, "init_weights"), self._get(self.config, "ckpt_path")
+        weights = zoo_weights(ckpt_path) if ckpt_path else None
+        if fitting:
+            if weights is not None:
+                raise SystemExit(f"fraczoo fit: --ckpt_path resumes a run from a Lightning checkpoint; "
+                                 f"{ckpt_path} is fraczoo weights: start from them with --init_weights "
+                                 f"{ckpt_path} (the backbone; the head stays fresh)")
+            if source and not ckpt_path:
+                load_backbone(self.model, source)
+        elif weights is not None:
+            load_state_into(self.model, *weights)
+            self.config_init[self.subcommand]["ckpt_path"] = None
+        elif source and not ckpt_path:  # a fresh head would be scored as if it were trained
+            raise SystemExit(f"fraczoo {self.subcommand}: --init_weights loads only a backbone, for fitting; "
+                             f"to {self.subcommand} pretrained weights pass them as --ckpt_path {source}")
 
 
-def make_cli(args: list[str], *, run: bool = True, **kwargs) -> LightningCLI:
+def make_cli(args: list[str] | None, *, run: bool = True, **kwargs) -> LightningCLI:
     """The LightningCLI behind ``fraczoo``: any zoo model / data module by class path, optimizers from the
-    model. ``run=False`` only parses and instantiates (scripts, tests)."""
+    model. ``args`` None parses ``sys.argv``; ``run=False`` only parses and instantiates (scripts, tests)."""
     import fraczoo.datamodules  # noqa: F401  (subclasses must be importable for class_path shorthands)
 
     return ZooCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,

@@ -148,3 +148,76 @@ def test_configs_by_name_from_any_folder(tmp_path):
     assert resolve_configs(["--config", "no/such.yaml"]) == ["--config", "no/such.yaml"]  # LightningCLI reports it
     with pytest.raises(SystemExit, match="use neural_fode or neural_fode:finetune"):
         resolve_configs(["--config", "neural_fode:tune"])
+
+
+def test_validate_pretrained_weights_by_name_or_file(tmp_path):
+    """``--ckpt_path`` may name fraczoo weights (a pretrained name or a weights file): the whole model is
+    loaded, head included, and scores exactly as ``Trainer.validate`` of ``load_pretrained`` does; the data
+    come from the config."""
+    import lightning as L
+    import torch
+
+    import fraczoo
+    from fraczoo.cli import make_cli, with_checkpoint_config
+
+    args = ["--config", str(CONFIG), "--data.val_size=32", "--trainer.logger=false", "--trainer.callbacks=[]",
+            "--trainer.enable_progress_bar=false", f"--trainer.default_root_dir={tmp_path}"]
+    pretrained = fraczoo.load_pretrained("spectral_fractional_cnn.fields")
+    datamodule = make_cli(args, run=False).datamodule
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        default_root_dir=tmp_path)
+    expected = trainer.validate(pretrained, datamodule)[0]["val_loss"]
+    weights = tmp_path / "fields.pt"
+    fraczoo.save_pretrained(pretrained, weights)
+    # --ckpt_path wins over an --init_weights a fine-tuning config sets, as it does for fit
+    for source, extra in (("spectral_fractional_cnn.fields", []), (str(weights), []),
+                          (str(weights), ["--init_weights=spectral_fractional_cnn.digits"])):
+        cli = make_cli(with_checkpoint_config(["validate", *args, *extra, "--ckpt_path", source]))
+        for key, value in pretrained.state_dict().items():
+            assert torch.equal(cli.model.state_dict()[key], value), (source, key)
+        assert float(cli.trainer.callback_metrics["val_loss"]) == pytest.approx(expected, rel=1e-6), source
+
+
+def test_ckpt_path_and_init_weights_misuse_is_an_error(tmp_path):
+    from fraczoo.cli import make_cli, with_checkpoint_config
+
+    args = ["--config", str(CONFIG), "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}"]
+    # a backbone with a fresh head would be scored as if it were the pretrained model
+    with pytest.raises(SystemExit, match="--init_weights loads only a backbone.*--ckpt_path spectral_fr"):
+        make_cli(with_checkpoint_config(["validate", *args, "--init_weights=spectral_fractional_cnn.fields"]))
+    with pytest.raises(SystemExit, match="resumes a run from a Lightning checkpoint.*--init_weights"):
+        make_cli(["fit", *args, "--ckpt_path", "spectral_fractional_cnn.fields"])
+    with pytest.raises(SystemExit, match="--ckpt_path spectral_fractional_cnn.nosuch: .*nosuch"):
+        with_checkpoint_config(["validate", "--ckpt_path", "spectral_fractional_cnn.nosuch"])
+    for lightning_value in ("last", "best"):  # Lightning's own values pass through
+        assert with_checkpoint_config(["test", "--ckpt_path", lightning_value]) == [
+            "test", "--ckpt_path", lightning_value]
+    # a missing file is Lightning's to report, even when its name starts like a pretrained one
+    assert with_checkpoint_config(["validate", "--ckpt_path", "spectral_fractional_cnn.ckpt"]) == [
+        "validate", "--ckpt_path", "spectral_fractional_cnn.ckpt"]
+
+
+def test_command_line_run_prints_no_lightning_args_warning(tmp_path):
+    out = run_cli("validate", "--config", str(CONFIG), "--ckpt_path", "spectral_fractional_cnn.fields",
+                  "--data.val_size=32", "--trainer.logger=false", "--trainer.callbacks=[]", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "val_loss" in out.stdout
+    assert "args parameter" not in out.stderr
+
+
+def test_shipped_config_fits_without_a_logger(tmp_path):
+    """The README's way to run without W&B (``--trainer.logger=false``) works with every shipped config,
+    the regressor's LearningRateMonitor included: with no logger it is left out instead of stopping the run."""
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    from fraczoo.cli import make_cli
+
+    config = ROOT / "models" / "bayesian_alpha_regressor" / "config.yaml"
+    cli = make_cli(["fit", "--config", str(config), "--trainer.logger=false", "--trainer.max_steps=1",
+                    "--trainer.limit_val_batches=1", "--trainer.enable_progress_bar=false",
+                    "--data.init_args.train_size=32", "--data.init_args.val_size=32", "--data.init_args.batch_size=16",
+                    f"--trainer.default_root_dir={tmp_path}"])
+    assert cli.trainer.global_step == 1
+    assert not any(isinstance(cb, LearningRateMonitor) for cb in cli.trainer.callbacks)
+    logged = make_cli(["--config", str(config), f"--trainer.default_root_dir={tmp_path}"], run=False)
+    assert any(isinstance(cb, LearningRateMonitor) for cb in logged.trainer.callbacks)
