@@ -19,12 +19,17 @@
    of the PIT values vs Uniform(0, 1)), ``alpha_posterior/count``; see
    :mod:`fraczoo.callbacks.calibration`. With a WandbLogger and matplotlib installed, it also logs
    ``alpha_posterior/reliability`` (reliability curve and PIT histogram image).
+   A model whose predictive distribution is not Gaussian (a histogram posterior, say) adds
+   ``"alpha_pit"`` (its CDF at the true order) and ``"alpha_log_prob"`` (its log density there): the
+   three metrics and the image then come from those, exactly, instead of from a Gaussian with that mean
+   and std. Every batch that reports predictions must then report both.
 
 No collective runs for part 1, and part 2 runs the same collectives on every rank whatever its data,
 so ranks without orders or without predictions cannot deadlock the others.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
@@ -32,10 +37,12 @@ from lightning.pytorch.callbacks import Callback
 
 from fraczoo._checks import check_int
 from fraczoo.callbacks._common import find_orders, gather_rows, log_to_loggers, wandb_loggers
-from fraczoo.callbacks.calibration import calibration_metrics, figure_to_array, reliability_figure
+from fraczoo.callbacks.calibration import (calibration_metrics, figure_to_array, pit_calibration_metrics,
+                                           reliability_figure)
 from fraczoo.nn.alpha import ProbabilisticOrder
 
 PROTOCOL_KEYS = ("alpha_mean", "alpha_std", "alpha_true")
+EXACT_KEYS = ("alpha_pit", "alpha_log_prob")  # optional, for non-Gaussian predictive distributions
 
 
 
@@ -137,23 +144,36 @@ class AlphaPosteriorMonitor(Callback):
         if not all(key in outputs for key in PROTOCOL_KEYS):
             return
         cols = [torch.as_tensor(outputs[key]).detach().reshape(-1).to(torch.float64) for key in PROTOCOL_KEYS]
+        if any(key in outputs for key in EXACT_KEYS):
+            cols += [torch.as_tensor(outputs[key]).detach().reshape(-1).to(torch.float64) for key in EXACT_KEYS]
+        else:  # NaN marks "Gaussian"; a fixed width keeps the gather across ranks the same on every rank
+            cols += [torch.full_like(cols[0], math.nan)] * len(EXACT_KEYS)
         if len({c.numel() for c in cols}) != 1:
-            raise ValueError("validation_step outputs alpha_mean, alpha_std, alpha_true must have the same number "
-                             f"of entries, got {[c.numel() for c in cols]}")
+            raise ValueError(f"validation_step outputs {', '.join(PROTOCOL_KEYS + EXACT_KEYS)} must have the same "
+                             f"number of entries, got {[c.numel() for c in cols]}")
         self._rows.append(torch.stack([c.to(pl_module.device) for c in cols], dim=1))
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         if not self.calibration or trainer.sanity_checking:
             return
-        local = torch.cat(self._rows) if self._rows else torch.zeros((0, 3), dtype=torch.float64,
+        width = len(PROTOCOL_KEYS + EXACT_KEYS)
+        local = torch.cat(self._rows) if self._rows else torch.zeros((0, width), dtype=torch.float64,
                                                                      device=pl_module.device)
         self._rows = []
         rows = gather_rows(trainer, local)  # every rank calls it, with or without rows
         if rows.shape[0] == 0:
             return
-        mean, std, true = rows.unbind(1)
-        metrics = {f"alpha_posterior/{k}": v
-                   for k, v in calibration_metrics(mean, std, true, self.coverage_level).items()}
+        mean, std, true, pit, log_prob = rows.unbind(1)
+        exact = ~torch.isnan(pit)
+        if exact.any() and not exact.all():
+            raise ValueError(f"some validation batches reported {' and '.join(EXACT_KEYS)} and others did not; "
+                             "report them in every batch or in none")
+        if exact.all():
+            values = pit_calibration_metrics(pit, log_prob, self.coverage_level)
+        else:
+            pit = None
+            values = calibration_metrics(mean, std, true, self.coverage_level)
+        metrics = {f"alpha_posterior/{k}": v for k, v in values.items()}
         metrics["alpha_posterior/count"] = float(rows.shape[0])
         self.last_calibration = metrics
         for key, value in metrics.items():
@@ -161,7 +181,7 @@ class AlphaPosteriorMonitor(Callback):
             pl_module.log(key, value, on_epoch=True, sync_dist=True)
         if self.plot:
             loggers = wandb_loggers(trainer)
-            fig = reliability_figure(mean, std, true) if loggers else None
+            fig = reliability_figure(mean, std, true, pit=pit) if loggers else None
             if fig is not None:
                 image = figure_to_array(fig)
                 for logger in loggers:

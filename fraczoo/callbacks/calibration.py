@@ -8,6 +8,11 @@
   forecasts, calibration and sharpness", JRSS B 69, 2007). ``pit_ks`` is the Kolmogorov-Smirnov
   statistic sup_u |F_n(u) - u| of the PIT values: max_i max(i/n - u_(i), u_(i) - (i-1)/n).
 * reliability curve: observed coverage of the central intervals at nominal levels 0.05 ... 0.95.
+
+Any other predictive distribution F_i (a histogram posterior, say) is judged exactly through its PIT
+values u_i = F_i(y_i) and log densities log f_i(y_i) (``pit_calibration_metrics``): y_i lies inside the
+central interval [F_i^-1((1 - level) / 2), F_i^-1((1 + level) / 2)] when u_i lies inside
+[(1 - level) / 2, (1 + level) / 2], and nll is -mean log f_i(y_i). For a Gaussian both give the same.
 """
 from __future__ import annotations
 
@@ -82,14 +87,50 @@ def calibration_metrics(mean: Tensor, std: Tensor, true: Tensor, level: float = 
             "pit_ks": ks_uniform(torch.special.ndtr((true - mean) / std))}
 
 
-def reliability_figure(mean: Tensor, std: Tensor, true: Tensor):
-    """A matplotlib figure (reliability curve and PIT histogram), or None when matplotlib is missing."""
+def _check_pit(pit: Tensor, log_prob: Tensor) -> tuple[Tensor, Tensor]:
+    pit, log_prob = (torch.as_tensor(t).reshape(-1).to(torch.float64) for t in (pit, log_prob))
+    if pit.shape != log_prob.shape:
+        raise ValueError(f"alpha_pit and alpha_log_prob must have the same number of entries, got "
+                         f"{pit.numel()}, {log_prob.numel()}")
+    if pit.numel() == 0:
+        raise ValueError("calibration needs at least one (alpha_pit, alpha_log_prob) pair")
+    if not torch.isfinite(pit).all() or float(pit.min()) < 0 or float(pit.max()) > 1:
+        raise ValueError("alpha_pit must lie in [0, 1] (the predictive CDF at the true value) everywhere")
+    if torch.isnan(log_prob).any() or (log_prob == math.inf).any():  # -inf (zero density) gives nll inf
+        raise ValueError("alpha_log_prob contains NaN or +inf; it must be a log density (-inf allowed)")
+    return pit, log_prob
+
+
+def pit_coverage(pit: Tensor, level: float = 0.9) -> float:
+    """Fraction of PIT values inside [(1 - level) / 2, (1 + level) / 2]: the central interval's coverage."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    tail = (1.0 - level) / 2.0
+    return float(((pit >= tail) & (pit <= 1.0 - tail)).to(torch.float64).mean())
+
+
+def pit_calibration_metrics(pit: Tensor, log_prob: Tensor, level: float = 0.9) -> dict[str, float]:
+    """``calibration_metrics`` for any predictive distribution, from u_i = F_i(y_i) and log f_i(y_i)."""
+    pit, log_prob = _check_pit(pit, log_prob)
+    return {f"coverage{round(100 * level):d}": pit_coverage(pit, level), "nll": float(-log_prob.mean()),
+            "pit_ks": ks_uniform(pit)}
+
+
+def reliability_figure(mean: Tensor, std: Tensor, true: Tensor, *, pit: Tensor | None = None):
+    """A matplotlib figure (reliability curve and PIT histogram), or None when matplotlib is missing.
+    ``pit``: the predictive CDF at each true value, for a non-Gaussian prediction (``mean``/``std`` unused)."""
     try:  # the object API only: no pyplot, no global backend switch
         from matplotlib.figure import Figure
     except ImportError:
         return None
-    levels, observed = reliability_curve(mean, std, true)
-    pit = pit_values(mean, std, true).cpu().numpy()
+    if pit is None:
+        levels, observed = reliability_curve(mean, std, true)
+        pit = pit_values(mean, std, true)
+    else:
+        pit = torch.as_tensor(pit).reshape(-1).to(torch.float64)
+        levels = list(RELIABILITY_LEVELS)
+        observed = [pit_coverage(pit, level) for level in levels]
+    pit = pit.cpu().numpy()
     fig = Figure(figsize=(8, 3.5))
     ax_rel, ax_pit = fig.subplots(1, 2)
     ax_rel.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")

@@ -72,7 +72,8 @@ class ZooModule(L.LightningModule):
 
     def validation_outputs(self, pred, target: Tensor):
         """What ``validation_step`` returns for callbacks to read (e.g. the calibration protocol of
-        ``AlphaPosteriorMonitor``: a dict of ``alpha_mean``, ``alpha_std``, ``alpha_true``); default None."""
+        ``AlphaPosteriorMonitor``: a dict of ``alpha_mean``, ``alpha_std``, ``alpha_true``, and for a
+        non-Gaussian posterior ``alpha_pit``, ``alpha_log_prob``); default None."""
         return None
 
     def param_groups(self):

@@ -325,8 +325,11 @@ class BayesianAlphaRegressor(ZooModule):
     def validation_outputs(self, pred, target):
         # AlphaPosteriorMonitor's calibration protocol: one posterior mean and std and true order per trajectory
         post = self.distribution(pred)
-        return {"alpha_mean": post.mean.detach(), "alpha_std": post.stddev.detach(),
-                "alpha_true": target.to(pred.dtype)}
+        target = target.to(pred.dtype)
+        out = {"alpha_mean": post.mean.detach(), "alpha_std": post.stddev.detach(), "alpha_true": target}
+        if self.hparams.posterior == "histogram":  # judged exactly, not as a Gaussian of that mean and std
+            out.update(alpha_pit=post.cdf(target).detach(), alpha_log_prob=post.log_prob(target).detach())
+        return out
 
     def predict_alpha(self, trajectories, lengths=None, *, batch_size: int = 256,
                       symmetrize: bool = False) -> tuple[Tensor, Tensor]:

@@ -12,7 +12,7 @@ from torch import nn
 
 from fraczoo.callbacks import AlphaPosteriorMonitor
 from fraczoo.callbacks.calibration import (calibration_metrics, coverage, gaussian_nll, ks_uniform,
-                                           reliability_curve)
+                                           pit_calibration_metrics, pit_coverage, reliability_curve)
 from fraczoo.nn import FractionalOrder
 from fraczoo.nn.alpha import BetaAlphaLayer, NormalAlphaLayer
 from tests.callbacks._toy import ToyRegressor, loader, quiet_trainer, train_data, val_data
@@ -164,3 +164,64 @@ def test_probabilistic_orders_are_found_in_user_models():
     model = nn.Sequential(nn.Linear(4, 4), NormalAlphaLayer(0.3, 0.05))
     metrics = AlphaPosteriorMonitor().order_statistics(model)
     assert metrics == {"alpha/1/mean": pytest.approx(0.3), "alpha/1/std": pytest.approx(0.05)}
+
+
+# ------------------------------------------------------------------------------------------------
+# non-Gaussian predictions: PIT values and log densities
+
+def test_pit_metrics_agree_with_the_gaussian_ones_for_a_gaussian():
+    _, _, mean, std, true = val_data(500, seed=4)
+    normal = torch.distributions.Normal(mean, std)
+    exact = pit_calibration_metrics(normal.cdf(true), normal.log_prob(true))
+    for key, value in calibration_metrics(mean, std, true).items():
+        assert exact[key] == pytest.approx(value, rel=1e-12, abs=1e-15), key
+    assert pit_coverage(torch.tensor([0.04, 0.05, 0.5, 0.95, 0.96]), 0.9) == 0.6  # the ends belong inside
+
+
+@pytest.mark.parametrize("pit, log_prob, match", [
+    (torch.tensor([0.5, 1.2]), torch.zeros(2), "alpha_pit must lie in"),
+    (torch.tensor([0.5]), torch.zeros(2), "same number of entries"),
+    (torch.tensor([0.5]), torch.tensor([float("nan")]), "alpha_log_prob contains NaN"),
+])
+def test_pit_metrics_bad_input(pit, log_prob, match):
+    with pytest.raises(ValueError, match=match):
+        pit_calibration_metrics(pit, log_prob)
+    assert pit_calibration_metrics(torch.tensor([0.5]), torch.tensor([-math.inf]))["nll"] == math.inf
+
+
+class UniformPosterior(ToyRegressor):
+    """Predicts Uniform(true - 0.3 + shift, true + 0.3 + shift): mean/std describe it, a Gaussian does not."""
+
+    def __init__(self, exact_batches: int | None = None):
+        super().__init__()
+        self.exact_batches = exact_batches
+
+    def validation_step(self, batch, batch_idx):
+        out = super().validation_step(batch, batch_idx)
+        mean, true = out["alpha_mean"], out["alpha_true"]
+        post = torch.distributions.Uniform(mean - 0.3, mean + 0.3)
+        out["alpha_std"] = torch.full_like(mean, 0.6 / math.sqrt(12))
+        if self.exact_batches is None or batch_idx < self.exact_batches:
+            inside = (true - mean).abs() < 0.3
+            out["alpha_pit"] = post.cdf(true.clamp(mean - 0.3, mean + 0.3))
+            out["alpha_log_prob"] = torch.where(inside, -math.log(0.6), -math.inf)
+        return out
+
+
+def test_exact_keys_replace_the_gaussian_summary():
+    x, y = train_data(16, seed=5)
+    xv, yv, _, _, true = val_data(32, seed=5)
+    shift = 0.25 * torch.linspace(-1, 1, 32, dtype=torch.float64)  # true - mean within +-0.25: all inside
+    val = (xv, yv, true - shift, torch.ones(32, dtype=torch.float64), true)
+    monitor = AlphaPosteriorMonitor()
+    quiet_trainer(max_epochs=1, callbacks=[monitor]).fit(UniformPosterior(), loader((x, y), 8), loader(val, 8))
+    pit = 0.5 + shift / 0.6
+    expected = {"coverage90": float(((pit >= 0.05) & (pit <= 0.95)).double().mean()), "nll": math.log(0.6),
+                "pit_ks": ks_uniform(pit)}
+    for key, value in expected.items():
+        assert monitor.last_calibration[f"alpha_posterior/{key}"] == pytest.approx(value, rel=1e-12), key
+    gaussian = calibration_metrics(true - shift, torch.full((32,), 0.6 / math.sqrt(12), dtype=torch.float64), true)
+    assert gaussian["nll"] != pytest.approx(expected["nll"], rel=1e-3)  # the summary would have misled
+    with pytest.raises(ValueError, match="some validation batches reported alpha_pit and alpha_log_prob"):
+        quiet_trainer(max_epochs=1, callbacks=[AlphaPosteriorMonitor()]).fit(
+            UniformPosterior(exact_batches=2), loader((x, y), 8), loader(val, 8))

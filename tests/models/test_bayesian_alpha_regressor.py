@@ -361,3 +361,21 @@ def test_gaussian_posterior_is_the_normal_of_predict_alpha():
     raw = model.predict_batch({"x": x, "lengths": lengths})
     alpha = torch.from_numpy(data.alpha)
     torch.testing.assert_close(model.eval_loss(raw, alpha), gaussian_nll(*model(x, lengths), alpha).mean())
+
+
+@pytest.mark.parametrize("posterior", ["gaussian", "histogram"])
+def test_alpha_posterior_monitor_agrees_with_the_models_own_metrics(tmp_path, posterior):
+    """The monitor judges the posterior the model has, not a Gaussian summary of it: its coverage and NLL
+    are the model's val_coverage90 and val_loss (the NLL under the posterior) for both posterior kinds."""
+    from fraczoo.callbacks import AlphaPosteriorMonitor
+
+    L.seed_everything(0)
+    model = tiny_model(posterior=posterior)
+    dm = fraczoo.create_datamodule("bayesian_alpha_regressor", max_length=60, train_size=64, val_size=256,
+                                   test_size=64, batch_size=64)
+    monitor = AlphaPosteriorMonitor()
+    got = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[monitor],
+                    default_root_dir=tmp_path).validate(model, dm, verbose=False)[0]
+    assert monitor.last_calibration["alpha_posterior/count"] == 256
+    assert monitor.last_calibration["alpha_posterior/coverage90"] == pytest.approx(got["val_coverage90"], abs=1e-6)
+    assert monitor.last_calibration["alpha_posterior/nll"] == pytest.approx(got["val_loss"], rel=1e-5)
