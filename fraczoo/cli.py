@@ -31,7 +31,7 @@ from lightning.pytorch.cli import LightningCLI
 
 from fraczoo.hub import list_models, list_pretrained, load_backbone
 from fraczoo.models._catalogue import catalogue_dir, catalogue_root, is_file_source, resolve_weights
-from fraczoo.models._registry import model_class
+from fraczoo.models._registry import class_path_of, model_class
 from fraczoo.models._weights import init_hparams, load_state_into
 
 
@@ -171,8 +171,7 @@ def with_checkpoint_config(argv: list[str]) -> list[str]:
         config = checkpoint_config(path) if Path(path).is_file() else None
         return [argv[0], "--config", json.dumps(config), *argv[1:]] if config else argv
     payload, _ = weights
-    cls = model_class(payload["model"])
-    model = {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init_hparams(payload["hparams"])}
+    model = {"class_path": class_path_of(model_class(payload["model"])), "init_args": init_hparams(payload["hparams"])}
     last = max([i + 1 for i, a in enumerate(argv) if a == "--config"]
                + [i for i, a in enumerate(argv) if a.startswith("--config=")], default=0)
     return [*argv[:last + 1], "--model", json.dumps(model), *argv[last + 1:]]

@@ -123,13 +123,9 @@ def reliability_figure(mean: Tensor, std: Tensor, true: Tensor, *, pit: Tensor |
         from matplotlib.figure import Figure
     except ImportError:
         return None
-    if pit is None:
-        levels, observed = reliability_curve(mean, std, true)
-        pit = pit_values(mean, std, true)
-    else:
-        pit = torch.as_tensor(pit).reshape(-1).to(torch.float64)
-        levels = list(RELIABILITY_LEVELS)
-        observed = [pit_coverage(pit, level) for level in levels]
+    pit = pit_values(mean, std, true) if pit is None else torch.as_tensor(pit).reshape(-1).to(torch.float64)
+    levels = list(RELIABILITY_LEVELS)
+    observed = [pit_coverage(pit, level) for level in levels]  # for a Gaussian: reliability_curve's values
     pit = pit.cpu().numpy()
     fig = Figure(figsize=(8, 3.5))
     ax_rel, ax_pit = fig.subplots(1, 2)

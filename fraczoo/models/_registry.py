@@ -70,11 +70,16 @@ def datamodule_target(name: str) -> Any:
     return target
 
 
+def class_path_of(cls: type) -> str:
+    """``module.Class``: how LightningCLI names a class (``class_path``; stored in a checkpoint's hparams)."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def name_of_class_path(class_path) -> str | None:
     """The zoo name of the LightningModule at ``class_path`` (LightningCLI stores it in the hparams)."""
     if not isinstance(class_path, str):
         return None
     for key, cls in _MODELS.items():
-        if class_path in (f"{cls.__module__}.{cls.__qualname__}", cls.__qualname__):
+        if class_path in (class_path_of(cls), cls.__qualname__):
             return key
     return None
