@@ -144,7 +144,11 @@ class AlphaPosteriorMonitor(Callback):
         if not all(key in outputs for key in PROTOCOL_KEYS):
             return
         cols = [torch.as_tensor(outputs[key]).detach().reshape(-1).to(torch.float64) for key in PROTOCOL_KEYS]
-        if any(key in outputs for key in EXACT_KEYS):
+        missing = [key for key in EXACT_KEYS if key not in outputs]
+        if 0 < len(missing) < len(EXACT_KEYS):
+            raise ValueError(f"validation_step returned {' and '.join(k for k in EXACT_KEYS if k not in missing)} "
+                             f"without {' and '.join(missing)}; return both or neither")
+        if not missing:
             cols += [torch.as_tensor(outputs[key]).detach().reshape(-1).to(torch.float64) for key in EXACT_KEYS]
         else:  # NaN marks "Gaussian"; a fixed width keeps the gather across ranks the same on every rank
             cols += [torch.full_like(cols[0], math.nan)] * len(EXACT_KEYS)

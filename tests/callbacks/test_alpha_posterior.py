@@ -225,3 +225,13 @@ def test_exact_keys_replace_the_gaussian_summary():
     with pytest.raises(ValueError, match="some validation batches reported alpha_pit and alpha_log_prob"):
         quiet_trainer(max_epochs=1, callbacks=[AlphaPosteriorMonitor()]).fit(
             UniformPosterior(exact_batches=2), loader((x, y), 8), loader(val, 8))
+
+    class PitOnly(UniformPosterior):
+        def validation_step(self, batch, batch_idx):
+            out = super().validation_step(batch, batch_idx)
+            del out["alpha_log_prob"]
+            return out
+
+    with pytest.raises(ValueError, match="returned alpha_pit without alpha_log_prob; return both or neither"):
+        quiet_trainer(max_epochs=1, callbacks=[AlphaPosteriorMonitor()]).fit(PitOnly(), loader((x, y), 8),
+                                                                             loader(val, 8))
