@@ -177,12 +177,15 @@ def _draw_labels(n: int, models: tuple[str, ...], balance: str, rng: np.random.G
 
 
 def simulate(n: int, *, models: Sequence[str] = MODEL_NAMES, dim: int = 1, length=(10, 1000),
-             noise: bool = True, balance: str = "model", rng=None, seed: int | None = None,
+             full_length: int | None = None, noise: bool = True, balance: str = "model", rng=None, seed: int | None = None,
              dtype=np.float64, progress: bool = False) -> Trajectories:
     """Simulate n labelled trajectories of the AnDi 2020 challenge.
 
     models: names among ``MODEL_NAMES``; dim: 1, 2 or 3; length: an int, or (min, max) for lengths
-    uniform in min..max (inclusive); noise: apply the challenge's corruption (otherwise raw model
+    uniform in min..max (inclusive); full_length: the positions each trajectory is simulated and corrupted
+    with before it is cut to its length (default: max), as the organisers make short trajectories: their
+    task-1 sets simulate 1000 positions, normalise the displacements over all of them, add the noise and
+    then cut, so a trajectory of 30 positions there is the start of a 1000-position one; noise: apply the challenge's corruption (otherwise raw model
     output, still starting at 0); balance: "model" (each model equally likely, alpha uniform in its
     range), "alpha" (alpha uniform on the union of the ranges, then a model uniformly among those
     covering it) or "challenge" (model and alpha, on the 0.05 grid, in the proportions of the
@@ -198,6 +201,9 @@ def simulate(n: int, *, models: Sequence[str] = MODEL_NAMES, dim: int = 1, lengt
     if dim not in (1, 2, 3) or isinstance(dim, bool):
         raise ValueError(f"dim must be 1, 2 or 3, got {dim!r}")
     min_len, max_len = _check_length(length)
+    full = max_len if full_length is None else full_length
+    if isinstance(full, bool) or not isinstance(full, (int, np.integer)) or full < max_len:
+        raise ValueError(f"full_length must be None or an int >= the longest length {max_len}, got {full_length!r}")
     if balance not in BALANCE:
         raise ValueError(f"balance must be one of {', '.join(map(repr, BALANCE))}; got {balance!r}")
     if rng is not None and seed is not None:
@@ -211,7 +217,7 @@ def simulate(n: int, *, models: Sequence[str] = MODEL_NAMES, dim: int = 1, lengt
     positions = np.zeros((n, max_len, dim), dtype=dtype)
     sigma = np.zeros(n) if noise else None
     scale = np.zeros(n) if noise else None
-    chunk = max(1, _CHUNK_ELEMENTS // (max_len * dim))
+    chunk = max(1, _CHUNK_ELEMENTS // (full * dim))
     starts = range(0, n, chunk)
     if progress:
         from tqdm.auto import tqdm
@@ -219,13 +225,13 @@ def simulate(n: int, *, models: Sequence[str] = MODEL_NAMES, dim: int = 1, lengt
         starts = tqdm(starts, desc=f"simulating {n} trajectories", unit="chunk", leave=False)
     for start in starts:
         part = slice(start, min(start + chunk, n))
-        block = np.empty((part.stop - part.start, max_len, dim))
+        block = np.empty((part.stop - part.start, full, dim))
         for code in np.unique(codes[part]):
             rows = np.flatnonzero(codes[part] == code)
-            block[rows] = SIMULATORS[MODEL_NAMES[code]](rows.size, max_len, alpha[part][rows], dim, rng)
+            block[rows] = SIMULATORS[MODEL_NAMES[code]](rows.size, full, alpha[part][rows], dim, rng)
         if noise:
             block, sigma[part], scale[part] = corrupt(block, rng)
-        positions[part] = block
+        positions[part] = block[:, :max_len]
     positions[np.arange(max_len)[None, :] >= lengths[:, None]] = 0.0
     width = int(lengths.max()) if n else max_len
     return Trajectories(positions[:, :width].copy() if width < max_len else positions, lengths.astype(np.int64),

@@ -151,7 +151,9 @@ class _EpochPermutation(Sampler):
 class AnomalousDiffusionDataModule(L.LightningDataModule):
     """AnDi 2020 trajectories (models attm, ctrw, fbm, lw, sbm) labelled with alpha and model.
 
-    dim: 1, 2 or 3; lengths uniform in min_length..max_length; noise: the challenge's corruption
+    dim: 1, 2 or 3; lengths uniform in min_length..max_length; full_length: positions simulated before
+    the cut (default max_length; e.g. 999 with max_length 49 gives the short trajectories of the
+    organisers' task-1 sets, the starts of 999-position ones, see ``andi.simulate``); noise: the challenge's corruption
     (unit-std displacements, localisation noise, random N(0, 1) rescaling); balance: "model" or
     "alpha" (see ``andi.simulate``). ``train_size`` trajectories per epoch, drawn fresh every epoch;
     fixed validation and test sets of ``val_size`` and ``test_size``. Everything is determined by
@@ -160,7 +162,7 @@ class AnomalousDiffusionDataModule(L.LightningDataModule):
     whole file; a list of paths: their sets one after the other; the split's size argument is then unused).
     """
 
-    def __init__(self, dim: int = 1, min_length: int = 10, max_length: int = 1000,
+    def __init__(self, dim: int = 1, min_length: int = 10, max_length: int = 1000, full_length: int | None = None,
                  models: Sequence[str] = MODEL_NAMES, noise: bool = True, balance: str = "model",
                  train_size: int = 100_000, val_size: int = 10_000, test_size: int = 10_000,
                  batch_size: int = 128, seed: int = 0, num_workers: int = 0, train_file: str | list[str] | None = None,
@@ -170,6 +172,8 @@ class AnomalousDiffusionDataModule(L.LightningDataModule):
             raise ValueError(f"dim must be 1, 2 or 3, got {dim!r}")
         check_int(min_length, "min_length", 2)
         check_int(max_length, "max_length", min_length)
+        if full_length is not None:
+            check_int(full_length, "full_length", max_length)
         models = _check_models(models)
         if not isinstance(noise, (bool, np.bool_)):
             raise ValueError(f"noise must be True or False, got {noise!r}")
@@ -187,6 +191,7 @@ class AnomalousDiffusionDataModule(L.LightningDataModule):
         self.save_hyperparameters()
         self.hparams.models = list(models)
         self.simulate_kwargs = {"models": models, "dim": dim, "length": (min_length, max_length),
+                                "full_length": full_length,
                                 "noise": bool(noise), "balance": balance}
         self.train_stream = AndiTrainStream(train_size, batch_size, seed, self.simulate_kwargs)
         self.splits: dict[str, Trajectories] = {}

@@ -137,14 +137,16 @@ def load_state_into(model, payload: dict, source: str) -> None:
 
 
 def load_backbone_into(model, payload: dict, source: str) -> None:
-    """Initialise ``model.backbone`` from a payload's ``backbone.*`` tensors (fine-tuning: the head stays
-    fresh). Every backbone tensor must be present with the same shape: a mismatch is an error, not a
-    silent partial load."""
-    prefix = "backbone."
-    wanted = {k[len(prefix):]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
-    if not wanted:
-        raise ValueError(f"{source} has no backbone weights to initialise {type(model).__name__} from")
-    try:
-        model.backbone.load_state_dict(wanted, strict=True)
-    except RuntimeError as err:
-        raise ValueError(f"the backbone in {source} does not fit {type(model).__name__}'s backbone: {err}") from err
+    """Initialise ``model.backbone`` (and any other ``*_backbone`` child, e.g. a length expert's) from a
+    payload's tensors under the same name (fine-tuning: the heads stay fresh). Every tensor of each of
+    those backbones must be present with the same shape: a mismatch is an error, not a silent partial load."""
+    names = [name for name, _ in model.named_children() if name == "backbone" or name.endswith("_backbone")]
+    for name in names:
+        prefix = name + "."
+        wanted = {k[len(prefix):]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
+        if not wanted:
+            raise ValueError(f"{source} has no {name} weights to initialise {type(model).__name__}'s {name} from")
+        try:
+            getattr(model, name).load_state_dict(wanted, strict=True)
+        except RuntimeError as err:
+            raise ValueError(f"the {name} in {source} does not fit {type(model).__name__}'s {name}: {err}") from err

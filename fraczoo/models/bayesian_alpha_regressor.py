@@ -245,7 +245,11 @@ class BayesianAlphaRegressor(ZooModule):
     (``AlphaHistogram`` over ``bins`` bins centred on 2 k / bins); std_floor: lower bound of the Gaussian's
     std; nll_beta: the beta of the Gaussian's beta-NLL (0 = plain NLL); lr, weight_decay, warmup_steps:
     AdamW with linear warmup and cosine decay over the run; buckets: length groups the backbone splits a
-    batch into (saves padding). Logs val_loss (the plain negative log density of the true alpha, whatever
+    batch into (saves padding); short_max_length: if given, trajectories of at most that many positions go
+    to a second network of their own (``short_backbone`` of ``short_width`` channels and ``short_dilations``,
+    and ``short_head``), a length expert: the AnDi 2020 winners trained separate networks per length range,
+    and a network that sees only short trajectories can see far more of them for the same compute.
+    Logs val_loss (the plain negative log density of the true alpha, whatever
     the training loss), val_mae (of the posterior median) and val_coverage90 (the fraction of true orders
     inside the central 90% interval); ``validation_step`` returns the posterior means and stds and the
     true orders, so ``AlphaPosteriorMonitor`` logs their calibration (``alpha_posterior/*``).
@@ -254,7 +258,8 @@ class BayesianAlphaRegressor(ZooModule):
     def __init__(self, dim: int = 1, width: int = 32, dilations: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
                  kernel_size: int = 3, hidden: int = 64, std_floor: float = 0.01, nll_beta: float = 0.5,
                  lr: float = 3e-3, weight_decay: float = 1e-4, warmup_steps: int = 100, buckets: int = 4,
-                 posterior: str = "gaussian", bins: int = 40):
+                 posterior: str = "gaussian", bins: int = 40, short_max_length: int | None = None,
+                 short_width: int = 64, short_dilations: Sequence[int] = (1, 2, 4, 8, 16, 32)):
         super().__init__()
         check_choice(dim, "dim", (1, 2, 3))
         check_choice(posterior, "posterior", POSTERIORS)
@@ -271,11 +276,20 @@ class BayesianAlphaRegressor(ZooModule):
         check_int(hidden, "hidden")
         check_int(warmup_steps, "warmup_steps", minimum=0)
         check_int(buckets, "buckets")
+        if short_max_length is not None:
+            check_int(short_max_length, "short_max_length", MIN_LENGTH)
+        check_int(short_width, "short_width")
+        check_int_list(short_dilations, "short_dilations")
         self.save_hyperparameters()
         self.backbone = TrajectoryEncoder(dim, width, tuple(dilations), kernel_size, buckets)
         self.head = nn.Sequential(nn.Linear(self.backbone.out_features, hidden), nn.GELU(),
                                   nn.Linear(hidden, hidden), nn.GELU(),
                                   nn.Linear(hidden, 2 if posterior == "gaussian" else bins))
+        if short_max_length is not None:
+            self.short_backbone = TrajectoryEncoder(dim, short_width, tuple(short_dilations), kernel_size, buckets)
+            self.short_head = nn.Sequential(nn.Linear(self.short_backbone.out_features, hidden), nn.GELU(),
+                                            nn.Linear(hidden, hidden), nn.GELU(),
+                                            nn.Linear(hidden, 2 if posterior == "gaussian" else bins))
         self.init_metrics(mae=torchmetrics.MeanAbsoluteError(), coverage90=torchmetrics.MeanMetric())
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
@@ -284,7 +298,27 @@ class BayesianAlphaRegressor(ZooModule):
         return posterior_summary(self._posterior(x, lengths))
 
     def _posterior(self, x: Tensor, lengths: Tensor) -> Distribution:
-        return self.distribution(self.head(self.backbone(x, lengths)))
+        return self.distribution(self.raw(x, lengths))
+
+    def raw(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """The head's output (B, 2 or bins) for padded positions x (B, T, dim) and lengths (B,): each
+        trajectory through the length expert (``short_max_length``) or the main network."""
+        if self.hparams.short_max_length is None:
+            return self.head(self.backbone(x, lengths))
+        short = lengths <= self.hparams.short_max_length
+        out = None
+        for rows, backbone, head in ((short, self.short_backbone, self.short_head), (~short, self.backbone, self.head)):
+            if not rows.any():
+                if torch.is_grad_enabled():
+                    # every parameter takes part in every step, with zero weight here: DDP expects it
+                    zero = sum(p.sum() for p in (*backbone.parameters(), *head.parameters())) * 0.0
+                    out = zero if out is None else out + zero
+                continue
+            idx = rows.nonzero()[:, 0]
+            part = head(backbone(x[idx, : int(lengths[idx].max())], lengths[idx]))
+            full = part.new_zeros(len(lengths), part.shape[1]).index_copy(0, idx, part)
+            out = full if out is None else out + full
+        return out
 
     def distribution(self, raw: Tensor) -> Distribution:
         """The head's output (B, 2 or bins) -> the posterior over alpha, batch shape (B,)."""
@@ -293,7 +327,7 @@ class BayesianAlphaRegressor(ZooModule):
         return Normal(ALPHA_MAX * torch.sigmoid(raw[:, 0]), F.softplus(raw[:, 1]) + self.hparams.std_floor)
 
     def predict_batch(self, batch):
-        return self.head(self.backbone(batch["x"], batch["lengths"]))
+        return self.raw(batch["x"], batch["lengths"])
 
     def predict_step(self, batch, batch_idx):
         return posterior_summary(self.distribution(self.predict_batch(batch)))

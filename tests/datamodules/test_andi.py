@@ -318,6 +318,19 @@ def test_simulate_length_distribution_is_inclusive_uniform():
     assert (fixed.lengths == 12).all() and fixed.positions.shape[1] == 12
 
 
+def test_full_length_trajectories_are_the_starts_of_longer_ones():
+    """full_length: simulated and corrupted at that length, then cut (the organisers' short task-1 trajectories)."""
+    # a fixed length draws no random numbers, so both calls see the same stream
+    short = simulate(40, length=30, full_length=200, seed=7)
+    full = simulate(40, length=200, seed=7)
+    assert short.positions.shape == (40, 30, 1) and (short.lengths == 30).all()
+    np.testing.assert_array_equal(short.positions, full.positions[:, :30])
+    np.testing.assert_array_equal(short.noise_sigma, full.noise_sigma)
+    # the default is the longest length: the same stream as before the option existed
+    a, b = simulate(20, length=(10, 49), seed=8), simulate(20, length=(10, 49), full_length=49, seed=8)
+    np.testing.assert_array_equal(a.positions, b.positions)
+
+
 def test_simulate_balance():
     by_model = simulate(2000, length=10, noise=False, seed=3)
     assert stats.chisquare(np.bincount(by_model.model, minlength=5)).pvalue > 1e-3
@@ -362,6 +375,8 @@ def test_simulate_is_reproducible():
     ({"dim": 4}, "dim must be 1, 2 or 3"),
     ({"balance": "class"}, "balance must be one of 'model', 'alpha'"),
     ({"seed": 1, "rng": np.random.default_rng(1)}, "either rng or seed"),
+    ({"length": (10, 50), "full_length": 40}, "full_length must be None or an int >= the longest length 50"),
+    ({"full_length": True}, "full_length must be None or an int"),
 ])
 def test_simulate_argument_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):

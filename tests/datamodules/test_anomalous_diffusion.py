@@ -164,6 +164,7 @@ def test_trainer_sets_the_epoch_of_the_stream():
     ({"noise": "yes"}, "noise must be True or False"),
     ({"seed": -1}, "seed must be an int >= 0"),
     ({"num_workers": -1}, "num_workers must be an int >= 0"),
+    ({"max_length": 49, "full_length": 20}, "full_length must be an int >= 49"),
 ])
 def test_bad_arguments_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):

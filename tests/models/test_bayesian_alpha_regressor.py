@@ -177,6 +177,8 @@ def test_predict_alpha_bad_input(trajs, lengths, err, match):
     (dict(kernel_size=2), "odd"), (dict(std_floor=0.0), "std_floor"), (dict(nll_beta=2.0), "nll_beta"),
     (dict(lr=-1.0), "lr"), (dict(posterior="beta"), "posterior must be one of 'gaussian', 'histogram'"),
     (dict(bins=1), "bins must be an int >= 2"),
+    (dict(short_max_length=5), "short_max_length must be an int >= 10"),
+    (dict(short_max_length=30, short_dilations=[]), "short_dilations"),
 ])
 def test_model_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -192,6 +194,45 @@ def test_every_parameter_gets_a_gradient():
     for name, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
         assert p.grad.abs().sum() > 0, name
+
+
+EXPERT = dict(short_max_length=30, short_width=4, short_dilations=[1, 2])
+
+
+@pytest.mark.parametrize("posterior", ["gaussian", "histogram"])
+def test_length_expert_takes_the_short_trajectories(tmp_path, posterior):
+    model = tiny_model(posterior=posterior, **EXPERT)
+    data = some_trajectories(12, seed=5, length=(10, 60))
+    x, lengths, alpha = torch.from_numpy(data.positions), torch.from_numpy(data.lengths), torch.from_numpy(data.alpha)
+    short = lengths <= 30
+    assert short.any() and (~short).any()
+    raw = model.raw(x, lengths)
+    torch.testing.assert_close(raw[short], model.short_head(model.short_backbone(x[short], lengths[short])))
+    torch.testing.assert_close(raw[~short], model.head(model.backbone(x[~short], lengths[~short])))
+    # a batch without short trajectories still gives every parameter a gradient (DDP expects one), the expert's zero
+    model.loss(model.raw(x[~short], lengths[~short]), alpha[~short].float()).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, name
+        assert (p.grad == 0).all() == name.startswith("short_"), name
+    # predictions do not depend on the company a trajectory keeps
+    trajs = data.trajectories()
+    together = model.predict_alpha(trajs)[0]
+    alone = torch.cat([model.predict_alpha([t])[0] for t in trajs])
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+    # the weights keep the expert; fine-tuning starts both backbones from them
+    path = tmp_path / "w.pt"
+    save_weights(model, path)
+    loaded = fraczoo.create_model("bayesian_alpha_regressor", pretrained=path)
+    torch.testing.assert_close(loaded.predict_alpha(trajs)[0], together)
+    tuned = tiny_model(posterior=posterior, **EXPERT, init_weights=str(path))
+    for key, value in model.short_backbone.state_dict().items():
+        torch.testing.assert_close(tuned.short_backbone.state_dict()[key], value)
+    plain = tmp_path / "plain.pt"
+    save_weights(tiny_model(posterior=posterior), plain)
+    with pytest.raises(ValueError, match="no short_backbone weights"):
+        tiny_model(posterior=posterior, **EXPERT, init_weights=str(plain))
+    # a model without an expert fine-tunes from weights with one: its backbone, the expert unused
+    tiny_model(posterior=posterior, init_weights=str(path))
 
 
 @pytest.mark.parametrize("posterior", ["gaussian", "histogram"])
