@@ -53,6 +53,27 @@ _GPU_1D = ("--data.init_args.train_size=262144", "--data.init_args.batch_size=51
            "--trainer.deterministic=warn")
 
 
+# the 1D length expert (``short_max_length``): trajectories of 10..49 positions go to their own network
+_SHORT_1D = ("--model.init_args.short_max_length=49", "--model.init_args.short_width=64",
+             "--model.init_args.short_dilations=[1,2,4,8,16,32]")
+
+
+def _andi_short(dim: int, epochs: int, size: int, seed: int, model: list[str]) -> dict:
+    """A length expert trained from scratch (``_fit_expert``): a width-64 network with dilations 1..32
+    (receptive field 127 positions) and a histogram head, on ``epochs`` x ``size`` fresh trajectories of
+    10..49 positions of the organisers' task-1 mix, each the start of a 999-position trajectory (``full_length``,
+    as their sets make short trajectories), batches of 512 simulated by one DataLoader worker, AdamW at peak lr
+    2e-3, warmup 200 steps + cosine. ``model``: the overrides of the model it joins (``_SHORT_1D`` among them)."""
+    expert = [*_HISTOGRAM, "--model.init_args.width=64", "--model.init_args.dilations=[1,2,4,8,16,32]",
+              f"--model.init_args.dim={dim}", "--model.init_args.lr=0.002", "--model.init_args.warmup_steps=200",
+              f"--data.init_args.dim={dim}", "--data.init_args.balance=challenge", "--data.init_args.min_length=10",
+              "--data.init_args.max_length=49", "--data.init_args.full_length=999", f"--data.init_args.train_size={size}",
+              "--data.init_args.batch_size=512", "--data.init_args.num_workers=1", f"--data.init_args.seed={seed}",
+              f"--trainer.max_epochs={epochs}", "--trainer.limit_val_batches=0",
+              f"--trainer.default_root_dir=runs/bayesian_alpha_regressor.andi{dim}d", *_QUIET]
+    return {"expert": expert, "model": model}
+
+
 def _andi_official(dim: int, epochs: int, lr: float, seed: int, extra: tuple[str, ...] = ()) -> list[str]:
     """Fine-tuning on the organisers' task-1 mix (``balance=challenge``: alpha <= 1 only attm/ctrw, on
     the 0.05 grid; lengths 10..999) from the corrected simulator (data seed ``seed``), validated on a set
@@ -85,7 +106,9 @@ def _andi_head(dim: int, n: int, epochs: int, seed: int, extra: tuple[str, ...] 
 # {"git": "<commit>:<path>", "sha256": ...}: start from those full weights as committed in git; a later
 # stage may be {"head": overrides, "epochs": E}: a new head on the frozen backbone (``_fit_head``), or
 # {"widen": overrides}: a fit stage whose model is wider than the stage before (``_widened``), or
-# {"deepen": overrides}: a fit stage whose model has more residual blocks than the stage before (``_deepened``).
+# {"deepen": overrides}: a fit stage whose model has more residual blocks than the stage before (``_deepened``), or
+# {"expert": overrides, "model": overrides}: a length expert trained from scratch and joined to the stage before
+# (``_fit_expert``).
 RECIPES = {
     "bayesian_alpha_regressor.andi1d": (
         "models/bayesian_alpha_regressor/config.yaml",
@@ -101,7 +124,9 @@ RECIPES = {
                                    extra=(*_HISTOGRAM, _WIDE_1D, _DEEP_1D, "--data.init_args.train_size=98304"))},
          _andi_official(1, 1, 0.00025, 0, extra=(*_HISTOGRAM, _WIDE_1D, _DEEP_1D, _OFFICIAL_TRAIN_1D)),
          _andi_official(1, 5, 0.0005, 17, extra=(*_HISTOGRAM, _WIDE_1D, _DEEP_1D, *_GPU_1D)),
-         _andi_official(1, 3, 0.00025, 18, extra=(*_HISTOGRAM, _WIDE_1D, _DEEP_1D, *_GPU_1D))],
+         _andi_official(1, 3, 0.00025, 18, extra=(*_HISTOGRAM, _WIDE_1D, _DEEP_1D, *_GPU_1D)),
+         _andi_short(1, 4, 3_276_800, 19,
+                     model=_andi_official(1, 3, 0.00025, 18, extra=(*_HISTOGRAM, _WIDE_1D, _DEEP_1D, *_SHORT_1D)))],
         "alpha (histogram posterior, median and std) of 1D AnDi 2020 trajectories: 5 models, challenge noise, "
         "lengths 10..999; the former 12 + 12 + 6-epoch weights fine-tuned for 4 epochs on the organisers' task-1 "
         "mix, a histogram head fitted on the frozen backbone (1,500,000 trajectories of that mix), 8 epochs "
@@ -110,7 +135,9 @@ RECIPES = {
         "then 8 + 6 more epochs of 98,304 end to end at peak lr 5e-4, then the backbone deepened by two residual "
         "blocks (dilations 128 and 256, receptive field 255 -> 1023 steps) and 8 epochs of 98,304 end to end, "
         "then 1 epoch over 400,000 trajectories made by the organisers' generator at peak lr 2.5e-4, then "
-        "5 + 3 epochs of 262,144 in batches of 512 at peak lr 5e-4 and 2.5e-4 (on one GPU)",
+        "5 + 3 epochs of 262,144 in batches of 512 at peak lr 5e-4 and 2.5e-4 (on one GPU); trajectories of "
+        "10..49 positions go to a length expert (width 64, dilations 1..32, its own histogram head) trained "
+        "from scratch on 4 epochs x 3,276,800 fresh starts of 999-position challenge-mix trajectories",
     ),
     "bayesian_alpha_regressor.andi2d": (
         "models/bayesian_alpha_regressor/config.yaml",
@@ -228,7 +255,19 @@ def _deepened(state: dict, model) -> dict:
     return new
 
 
-_GROWN = {"widen": _widened, "deepen": _deepened}  # recipe stage key -> how the stage before's weights grow
+_GROWN = {"widen": _widened, "deepen": _deepened}
+
+
+def _fit_expert(config: str | list[str], stage: dict, state: dict):
+    """Train the length expert the ``expert`` overrides describe from scratch, then join it to ``state``
+    (the weights of the stage before) in the model of the ``model`` overrides: its backbone and head become
+    that model's ``short_backbone`` and ``short_head``."""
+    expert = _fit(config, stage["expert"], None).model.state_dict()
+    cli = _cli(config, stage["model"])
+    joined = dict(state)
+    joined.update({f"short_{k}": v for k, v in expert.items()})  # backbone.* -> short_backbone.*, head.* -> short_head.*
+    cli.model.load_state_dict(joined)
+    return cli  # recipe stage key -> how the stage before's weights grow
 
 
 def _fit_head(config: str | list[str], stage: dict, state: dict):
@@ -309,7 +348,8 @@ def make(key: str) -> dict:
         if kind:
             cli = _fit(config, stage[kind], state, grow=_GROWN[kind])
         else:
-            cli = _fit_head(config, stage, state) if isinstance(stage, dict) else _fit(config, stage, state)
+            fit = _fit_expert if isinstance(stage, dict) and "expert" in stage else _fit_head
+            cli = fit(config, stage, state) if isinstance(stage, dict) else _fit(config, stage, state)
         state = cli.model.state_dict()
         save_weights(cli.model, STAGES / f"{key}.stage{i}.pt", tag=f"{tag}.stage{i}",
                      recipe={"config": config, "stages": stages[:i]})
