@@ -67,8 +67,8 @@ def _andi_short(dim: int, epochs: int, size: int, seed: int, model: list[str]) -
     expert = [*_HISTOGRAM, "--model.init_args.width=64", "--model.init_args.dilations=[1,2,4,8,16,32]",
               f"--model.init_args.dim={dim}", "--model.init_args.lr=0.002", "--model.init_args.warmup_steps=200",
               f"--data.init_args.dim={dim}", "--data.init_args.balance=challenge", "--data.init_args.min_length=10",
-              "--data.init_args.max_length=49", "--data.init_args.full_length=999", f"--data.init_args.train_size={size}",
-              "--data.init_args.batch_size=512", "--data.init_args.num_workers=1", f"--data.init_args.seed={seed}",
+              "--data.init_args.max_length=49", "--data.init_args.full_length=999",
+              f"--data.init_args.train_size={size}", "--data.init_args.batch_size=512", "--data.init_args.num_workers=1", f"--data.init_args.seed={seed}",
               f"--trainer.max_epochs={epochs}", "--trainer.limit_val_batches=0",
               f"--trainer.default_root_dir=runs/bayesian_alpha_regressor.andi{dim}d", *_QUIET]
     return {"expert": expert, "model": model}
@@ -255,7 +255,7 @@ def _deepened(state: dict, model) -> dict:
     return new
 
 
-_GROWN = {"widen": _widened, "deepen": _deepened}
+_GROWN = {"widen": _widened, "deepen": _deepened}  # recipe stage key -> how the stage before's weights grow
 
 
 def _fit_expert(config: str | list[str], stage: dict, state: dict):
@@ -265,9 +265,10 @@ def _fit_expert(config: str | list[str], stage: dict, state: dict):
     expert = _fit(config, stage["expert"], None).model.state_dict()
     cli = _cli(config, stage["model"])
     joined = dict(state)
-    joined.update({f"short_{k}": v for k, v in expert.items()})  # backbone.* -> short_backbone.*, head.* -> short_head.*
+    # backbone.* -> short_backbone.*, head.* -> short_head.*
+    joined.update({f"short_{k}": v for k, v in expert.items()})
     cli.model.load_state_dict(joined)
-    return cli  # recipe stage key -> how the stage before's weights grow
+    return cli
 
 
 def _fit_head(config: str | list[str], stage: dict, state: dict):
@@ -347,9 +348,10 @@ def make(key: str) -> dict:
         kind = next((k for k in _GROWN if k in stage), None) if isinstance(stage, dict) else None
         if kind:
             cli = _fit(config, stage[kind], state, grow=_GROWN[kind])
+        elif isinstance(stage, dict):
+            cli = (_fit_expert if "expert" in stage else _fit_head)(config, stage, state)
         else:
-            fit = _fit_expert if isinstance(stage, dict) and "expert" in stage else _fit_head
-            cli = fit(config, stage, state) if isinstance(stage, dict) else _fit(config, stage, state)
+            cli = _fit(config, stage, state)
         state = cli.model.state_dict()
         save_weights(cli.model, STAGES / f"{key}.stage{i}.pt", tag=f"{tag}.stage{i}",
                      recipe={"config": config, "stages": stages[:i]})

@@ -177,16 +177,16 @@ def _draw_labels(n: int, models: tuple[str, ...], balance: str, rng: np.random.G
 
 
 def simulate(n: int, *, models: Sequence[str] = MODEL_NAMES, dim: int = 1, length=(10, 1000),
-             full_length: int | None = None, noise: bool = True, balance: str = "model", rng=None, seed: int | None = None,
-             dtype=np.float64, progress: bool = False) -> Trajectories:
+             full_length: int | None = None, noise: bool = True, balance: str = "model", rng=None,
+             seed: int | None = None, dtype=np.float64, progress: bool = False) -> Trajectories:
     """Simulate n labelled trajectories of the AnDi 2020 challenge.
 
     models: names among ``MODEL_NAMES``; dim: 1, 2 or 3; length: an int, or (min, max) for lengths
     uniform in min..max (inclusive); full_length: the positions each trajectory is simulated and corrupted
     with before it is cut to its length (default: max), as the organisers make short trajectories: their
     task-1 sets simulate 1000 positions, normalise the displacements over all of them, add the noise and
-    then cut, so a trajectory of 30 positions there is the start of a 1000-position one; noise: apply the challenge's corruption (otherwise raw model
-    output, still starting at 0); balance: "model" (each model equally likely, alpha uniform in its
+    then cut, so a trajectory of 30 positions there is the start of a 1000-position one; noise: apply the
+    challenge's corruption (otherwise raw model output, still starting at 0); balance: "model" (each model equally likely, alpha uniform in its
     range), "alpha" (alpha uniform on the union of the ranges, then a model uniformly among those
     covering it) or "challenge" (model and alpha, on the 0.05 grid, in the proportions of the
     organisers' task-1 sets, ``challenge_task1_counts``: alpha <= 1 only attm/ctrw); rng: a numpy

@@ -78,8 +78,9 @@ def load_pretrained(source: str | os.PathLike, *, sha256: str | None = None, **h
 
 def load_backbone(model, source: str | os.PathLike) -> None:
     """Initialise ``model.backbone`` (and any ``*_backbone`` child) from a pretrained name (``name`` /
-    ``name.tag``) or a weights or checkpoint file; the rest of the model (its heads) is left as it is. Every backbone tensor must be
-    present in the source with the same shape, so a mismatch is an error, not a silent partial load."""
+    ``name.tag``) or a weights or checkpoint file; the rest of the model (its heads) is left as it is. Every
+    backbone tensor must be present in the source with the same shape, so a mismatch is an error, not a silent
+    partial load."""
     payload, where = resolve_weights(source)
     load_backbone_into(model, payload, where)
 

@@ -217,6 +217,12 @@ class TrajectoryEncoder(nn.Module):
         return out
 
 
+def _head(features: int, hidden: int, outputs: int) -> nn.Sequential:
+    """The MLP from pooled features to the posterior's parameters (2 for a Gaussian, one logit per bin)."""
+    return nn.Sequential(nn.Linear(features, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(),
+                         nn.Linear(hidden, outputs))
+
+
 def posterior_summary(posterior: Distribution) -> tuple[Tensor, Tensor]:
     """(estimate, std) of a posterior over alpha, what ``predict_alpha`` returns: the median (the point of
     least expected absolute error, the challenge's metric) and the standard deviation."""
@@ -282,14 +288,11 @@ class BayesianAlphaRegressor(ZooModule):
         check_int_list(short_dilations, "short_dilations")
         self.save_hyperparameters()
         self.backbone = TrajectoryEncoder(dim, width, tuple(dilations), kernel_size, buckets)
-        self.head = nn.Sequential(nn.Linear(self.backbone.out_features, hidden), nn.GELU(),
-                                  nn.Linear(hidden, hidden), nn.GELU(),
-                                  nn.Linear(hidden, 2 if posterior == "gaussian" else bins))
+        outputs = 2 if posterior == "gaussian" else bins
+        self.head = _head(self.backbone.out_features, hidden, outputs)
         if short_max_length is not None:
             self.short_backbone = TrajectoryEncoder(dim, short_width, tuple(short_dilations), kernel_size, buckets)
-            self.short_head = nn.Sequential(nn.Linear(self.short_backbone.out_features, hidden), nn.GELU(),
-                                            nn.Linear(hidden, hidden), nn.GELU(),
-                                            nn.Linear(hidden, 2 if posterior == "gaussian" else bins))
+            self.short_head = _head(self.short_backbone.out_features, hidden, outputs)
         self.init_metrics(mae=torchmetrics.MeanAbsoluteError(), coverage90=torchmetrics.MeanMetric())
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
@@ -306,18 +309,14 @@ class BayesianAlphaRegressor(ZooModule):
         if self.hparams.short_max_length is None:
             return self.head(self.backbone(x, lengths))
         short = lengths <= self.hparams.short_max_length
-        out = None
+        out = x.new_zeros(len(lengths), self.head[-1].out_features)
         for rows, backbone, head in ((short, self.short_backbone, self.short_head), (~short, self.backbone, self.head)):
-            if not rows.any():
-                if torch.is_grad_enabled():
-                    # every parameter takes part in every step, with zero weight here: DDP expects it
-                    zero = sum(p.sum() for p in (*backbone.parameters(), *head.parameters())) * 0.0
-                    out = zero if out is None else out + zero
-                continue
             idx = rows.nonzero()[:, 0]
-            part = head(backbone(x[idx, : int(lengths[idx].max())], lengths[idx]))
-            full = part.new_zeros(len(lengths), part.shape[1]).index_copy(0, idx, part)
-            out = full if out is None else out + full
+            if len(idx):  # the encoder cuts the batch to its longest trajectory itself
+                out = out.index_copy(0, idx, head(backbone(x[idx], lengths[idx])))
+            elif torch.is_grad_enabled():
+                # every parameter takes part in every step, with zero weight here: DDP expects it
+                out = out + 0.0 * sum(p.sum() for p in (*backbone.parameters(), *head.parameters()))
         return out
 
     def distribution(self, raw: Tensor) -> Distribution:
