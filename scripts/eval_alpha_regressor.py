@@ -74,13 +74,18 @@ def tamsd_alpha(positions: np.ndarray, lengths: np.ndarray, n_lags: int = 16) ->
     return np.clip(slope, 0.0, 2.0)
 
 
+def _stderr(errors: np.ndarray) -> float:
+    return float(errors.std(ddof=1) / np.sqrt(errors.size))
+
+
 def table(errors: np.ndarray, lengths: np.ndarray, model: np.ndarray, names) -> dict:
     # the standard error of the overall MAE tells how far a target can be read from n trajectories
-    out = {"overall": float(errors.mean()), "overall_stderr": float(errors.std(ddof=1) / np.sqrt(max(errors.size, 1))),
-           "by_length": {}, "by_model": {}}
+    out = {"overall": float(errors.mean()), "overall_stderr": _stderr(errors),
+           "by_length": {}, "by_length_stderr": {}, "by_model": {}}
     for lo, hi in LENGTH_BINS:
         sel = (lengths >= lo) & (lengths <= hi)
         out["by_length"][f"{lo}-{hi}"] = float(errors[sel].mean()) if sel.any() else None
+        out["by_length_stderr"][f"{lo}-{hi}"] = _stderr(errors[sel]) if sel.sum() > 1 else None
     for code, name in enumerate(names):
         sel = model == code
         out["by_model"][name] = float(errors[sel].mean()) if sel.any() else None
@@ -199,13 +204,17 @@ def main(argv=None) -> dict:
     print(f"{'':14s} {'model MAE':>10s} {'TAMSD MAE':>10s}" + (f" {'symmetrized':>12s}" if sym else ""))
 
     def line(label, section, key=None):
-        pick = (lambda t: t[section]) if key is None else (lambda t: t[section][key])
-        print(f"{label:14s} {pick(m):10.4f} {pick(b):10.4f}" + (f" {pick(sym):12.4f}" if sym else ""))
+        def pick(t, width=10):  # "-" for a bin no trajectory falls in
+            v = t[section] if key is None else t[section][key]
+            return f"{v:{width}.4f}" if v is not None else f"{'-':>{width}s}"
+
+        print(f"{label:14s} {pick(m)} {pick(b)}" + (f" {pick(sym, 12)}" if sym else ""))
 
     line("overall", "overall")
     line("  std. error", "overall_stderr")
     for key in m["by_length"]:
         line("T " + key, "by_length", key)
+        line("  std. error", "by_length_stderr", key)
     for key in m["by_model"]:
         line(key, "by_model", key)
     print(f"90% interval coverage {result['coverage90']:.4f}, NLL {result['nll']:.4f}, PIT KS {result['pit_ks']:.4f}, "

@@ -420,3 +420,15 @@ def test_alpha_posterior_monitor_agrees_with_the_models_own_metrics(tmp_path, po
     assert monitor.last_calibration["alpha_posterior/count"] == 256
     assert monitor.last_calibration["alpha_posterior/coverage90"] == pytest.approx(got["val_coverage90"], abs=1e-6)
     assert monitor.last_calibration["alpha_posterior/nll"] == pytest.approx(got["val_loss"], rel=1e-5)
+
+
+def test_eval_table_gives_each_length_bin_its_standard_error():
+    table = script_module("eval_alpha_regressor").table
+    errors = np.array([0.1, 0.3, 0.2, 0.4, 0.6, 0.5])
+    lengths = np.array([10, 20, 30, 600, 700, 999])
+    out = table(errors, lengths, np.zeros(6, dtype=int), ["fbm"])
+    assert out["by_length"]["10-49"] == pytest.approx(0.2)
+    # sample std (ddof 1) over sqrt(n): 0.1 / sqrt(3) in both filled bins
+    assert out["by_length_stderr"]["10-49"] == pytest.approx(0.1 / math.sqrt(3))
+    assert out["by_length_stderr"]["500-1000"] == pytest.approx(0.1 / math.sqrt(3))
+    assert out["by_length"]["50-99"] is None and out["by_length_stderr"]["50-99"] is None
