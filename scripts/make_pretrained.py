@@ -68,7 +68,8 @@ def _andi_short(dim: int, epochs: int, size: int, seed: int, model: list[str]) -
               f"--model.init_args.dim={dim}", "--model.init_args.lr=0.002", "--model.init_args.warmup_steps=200",
               f"--data.init_args.dim={dim}", "--data.init_args.balance=challenge", "--data.init_args.min_length=10",
               "--data.init_args.max_length=49", "--data.init_args.full_length=999",
-              f"--data.init_args.train_size={size}", "--data.init_args.batch_size=512", "--data.init_args.num_workers=1", f"--data.init_args.seed={seed}",
+              f"--data.init_args.train_size={size}", "--data.init_args.batch_size=512",
+              "--data.init_args.num_workers=1", f"--data.init_args.seed={seed}",
               f"--trainer.max_epochs={epochs}", "--trainer.limit_val_batches=0",
               f"--trainer.default_root_dir=runs/bayesian_alpha_regressor.andi{dim}d", *_QUIET]
     return {"expert": expert, "model": model}

@@ -186,11 +186,11 @@ def simulate(n: int, *, models: Sequence[str] = MODEL_NAMES, dim: int = 1, lengt
     with before it is cut to its length (default: max), as the organisers make short trajectories: their
     task-1 sets simulate 1000 positions, normalise the displacements over all of them, add the noise and
     then cut, so a trajectory of 30 positions there is the start of a 1000-position one; noise: apply the
-    challenge's corruption (otherwise raw model output, still starting at 0); balance: "model" (each model equally likely, alpha uniform in its
-    range), "alpha" (alpha uniform on the union of the ranges, then a model uniformly among those
-    covering it) or "challenge" (model and alpha, on the 0.05 grid, in the proportions of the
-    organisers' task-1 sets, ``challenge_task1_counts``: alpha <= 1 only attm/ctrw); rng: a numpy
-    Generator, or seed: an int (at most one of the two); dtype: of the
+    challenge's corruption (otherwise raw model output, still starting at 0); balance: "model" (each
+    model equally likely, alpha uniform in its range), "alpha" (alpha uniform on the union of the ranges,
+    then a model uniformly among those covering it) or "challenge" (model and alpha, on the 0.05 grid, in
+    the proportions of the organisers' task-1 sets, ``challenge_task1_counts``: alpha <= 1 only
+    attm/ctrw); rng: a numpy Generator, or seed: an int (at most one of the two); dtype: of the
     returned positions (simulation runs in float64; float32 halves the memory of large sets);
     progress: show a progress bar over the simulated chunks (large sets). Interrupting (Ctrl-C) raises
     KeyboardInterrupt and returns nothing partial.

@@ -154,8 +154,8 @@ class AnomalousDiffusionDataModule(L.LightningDataModule):
     dim: 1, 2 or 3; lengths uniform in min_length..max_length; full_length: positions simulated before
     the cut (default max_length; e.g. 999 with max_length 49 gives the short trajectories of the
     organisers' task-1 sets, the starts of 999-position ones, see ``andi.simulate``); noise: the
-    challenge's corruption (unit-std displacements, localisation noise, random N(0, 1) rescaling); balance: "model" or
-    "alpha" (see ``andi.simulate``). ``train_size`` trajectories per epoch, drawn fresh every epoch;
+    challenge's corruption (unit-std displacements, localisation noise, random N(0, 1) rescaling);
+    balance: "model" or "alpha" (see ``andi.simulate``). ``train_size`` trajectories per epoch, drawn fresh every epoch;
     fixed validation and test sets of ``val_size`` and ``test_size``. Everything is determined by
     ``seed``, whatever ``num_workers``. ``train_file``, ``val_file``, ``test_file``: paths of sets made
     by the organisers' generator (``scripts/andi_official.sh``) to use instead of simulated ones (the
