@@ -10,8 +10,8 @@ model``: equally likely, alpha uniform in each model's challenge range, lengths 
 ``data/andi_official/task1_<dim>d_n<n>_seed<seed>.npz`` (made by ``scripts/andi_official.sh task1 --dim
 <dim> --n <n> --seed <seed>``; lengths 10..999), or the file given by ``--data``. The pretrained recipes
 validate on the official seed-1 sets: evaluate on another seed.
-Prints the MAE of the point estimate (``predict_alpha``: the posterior median, for a Gaussian its mean)
-overall, by length bin and by model, the coverage of the central 90% interval (the posterior's 5% and
+Prints the MAE of the point estimate (``predict_alpha``: the posterior median, for a Gaussian its mean,
+with ``alpha_on_grid`` the median bin centre) overall, by length bin and by model, the coverage of the central 90% interval (the posterior's 5% and
 95% quantiles), the NLL (mean negative log density of the true alpha under the posterior), the KS
 statistic of the PIT values (the posterior CDF at the true alpha), the ENCE (expected normalised
 calibration error, Levi et al. 2022: trajectories sorted by posterior std into ``ENCE_BINS`` = 20 bins
@@ -19,7 +19,9 @@ of equal count, mean over bins of |RMV - RMSE| / RMV, RMV the root mean posterio
 root mean squared error of the posterior mean in the bin), and the same MAE table for the baseline: alpha = slope of a
 least-squares fit of log TAMSD(lag) against log lag, lags 1..max(4, T // 10) (log-spaced, at most 16),
 clipped to [0, 2]. ``--symmetrize`` adds the same numbers for ``predict_posterior(symmetrize=True)`` (the
-mixture over the trajectory's mirror images and axis rotations) on the same trajectories. Writes the
+mixture over the trajectory's mirror images and axis rotations) on the same trajectories; ``--alpha-on-grid``
+the MAE of the ``alpha_on_grid`` estimate (the median bin centre, for orders on the 0.05 grid) of the same
+posteriors and its paired change per trajectory. Writes the
 numbers to ``benchmarks/eval_alpha_regressor_<dim>d[_official].json``.
 """
 from __future__ import annotations
@@ -92,16 +94,16 @@ def table(errors: np.ndarray, lengths: np.ndarray, model: np.ndarray, names) -> 
     return out
 
 
-def posterior_metrics(posterior, true: np.ndarray) -> dict:
-    """Point estimate and std (``posterior_summary``: what ``predict_alpha`` returns), mean and calibration
+def posterior_metrics(model, posterior, true: np.ndarray) -> dict:
+    """Point estimate and std (``model.summary``: what ``predict_alpha`` returns), mean and calibration
     of a ``torch.distributions`` posterior (batch (n,)) against the true alphas: coverage of the central 90% interval, NLL, PIT KS, ENCE."""
     from fraczoo.callbacks.calibration import ks_uniform
-    from fraczoo.models.bayesian_alpha_regressor import central_interval, posterior_summary
+    from fraczoo.models.bayesian_alpha_regressor import central_interval
 
     y = torch.from_numpy(true).to(posterior.mean)
     lower, upper = central_interval(posterior, 0.9)
     inside = (y >= lower) & (y <= upper)
-    estimate, std = (t.double().numpy() for t in posterior_summary(posterior))
+    estimate, std = (t.double().numpy() for t in model.summary(posterior))
     mean = posterior.mean.double().numpy()
     return {"estimate": estimate, "coverage90": float(inside.double().mean()),
             "nll": float(-posterior.log_prob(y).double().mean()), "pit_ks": ks_uniform(posterior.cdf(y)),
@@ -133,6 +135,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--data", default=None, help="with --official: this file instead of the default path")
     parser.add_argument("--symmetrize", action="store_true",
                         help="also score predict_alpha(symmetrize=True) on the same trajectories")
+    parser.add_argument("--alpha-on-grid", action="store_true",
+                        help="also score the alpha_on_grid estimate (the median bin centre) of the same posteriors")
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/eval_alpha_regressor_<dim>d.json)")
     args = parser.parse_args(argv)
     if args.n < 1:
@@ -144,6 +148,8 @@ def main(argv=None) -> dict:
     from fraczoo.datamodules.andi import MODEL_NAMES, simulate
 
     model = load_model(args.weights)
+    if args.alpha_on_grid and model.hparams.posterior != "histogram":
+        parser.error("--alpha-on-grid needs a histogram posterior (the grid is its bin centres)")
     dim = args.dim or model.hparams.dim
     if dim != model.hparams.dim:
         parser.error(f"--dim {dim} does not match the model's dim {model.hparams.dim}")
@@ -168,12 +174,16 @@ def main(argv=None) -> dict:
         source = f"andi.simulate: attm/ctrw/fbm/lw/sbm, balance={args.balance}, challenge noise, lengths 10..{longest}"
     sim_seconds = time.time() - start
     start = time.time()
-    post = posterior_metrics(model.predict_posterior(torch.from_numpy(data.positions),
-                                                     torch.from_numpy(data.lengths)), data.alpha)
+    posterior = model.predict_posterior(torch.from_numpy(data.positions), torch.from_numpy(data.lengths))
+    post = posterior_metrics(model, posterior, data.alpha)
     predict_seconds = time.time() - start
+    if args.alpha_on_grid:
+        from fraczoo.models.bayesian_alpha_regressor import posterior_summary
+
+        on_grid = posterior_summary(posterior, alpha_on_grid=True)[0].double().numpy()
     if args.symmetrize:
         start = time.time()
-        sym = posterior_metrics(model.predict_posterior(torch.from_numpy(data.positions),
+        sym = posterior_metrics(model, model.predict_posterior(torch.from_numpy(data.positions),
                                                         torch.from_numpy(data.lengths), symmetrize=True), data.alpha)
         sym_seconds = time.time() - start
     baseline = tamsd_alpha(data.positions.astype(np.float64), data.lengths)
@@ -182,7 +192,7 @@ def main(argv=None) -> dict:
         "command": "python scripts/eval_alpha_regressor.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "weights": args.weights, "dim": dim, "n": args.n, "seed": args.seed,
         "data": source,
-        "posterior": model.hparams.posterior,
+        "posterior": model.hparams.posterior, "alpha_on_grid": bool(model.hparams.alpha_on_grid),
         "model_mae": table(np.abs(post["estimate"] - data.alpha), data.lengths, data.model, MODEL_NAMES),
         "baseline_tamsd_mae": table(np.abs(baseline - data.alpha), data.lengths, data.model, MODEL_NAMES),
         "coverage90": post["coverage90"], "nll": post["nll"], "pit_ks": post["pit_ks"],
@@ -197,18 +207,28 @@ def main(argv=None) -> dict:
             **{k: sym[k] for k in ("coverage90", "nll", "pit_ks", "ence", "mean_std")},
             "predict_seconds": round(sym_seconds, 1),
         }
+    if args.alpha_on_grid:
+        change = np.abs(on_grid - data.alpha) - np.abs(post["estimate"] - data.alpha)
+        result["alpha_on_grid_estimate"] = {
+            "model_mae": table(np.abs(on_grid - data.alpha), data.lengths, data.model, MODEL_NAMES),
+            "paired_change": {"mean": float(change.mean()), "stderr": _stderr(change)},
+        }
 
     m, b = result["model_mae"], result["baseline_tamsd_mae"]
     print(f"{args.weights}: {dim}D, n={args.n}, seed={args.seed}, {source}")
-    sym = result["symmetrized"]["model_mae"] if args.symmetrize else None
-    print(f"{'':14s} {'model MAE':>10s} {'TAMSD MAE':>10s}" + (f" {'symmetrized':>12s}" if sym else ""))
+    columns = [("model MAE", m), ("TAMSD MAE", b)]
+    if args.symmetrize:
+        columns.append(("symmetrized", result["symmetrized"]["model_mae"]))
+    if args.alpha_on_grid:
+        columns.append(("on grid", result["alpha_on_grid_estimate"]["model_mae"]))
+    print(f"{'':14s}" + "".join(f" {name:>12s}" for name, _ in columns))
 
     def line(label, section, key=None):
-        def pick(t, width=10):  # "-" for a bin no trajectory falls in
+        def pick(t):  # "-" for a bin no trajectory falls in
             v = t[section] if key is None else t[section][key]
-            return f"{v:{width}.4f}" if v is not None else f"{'-':>{width}s}"
+            return f" {v:12.4f}" if v is not None else f" {'-':>12s}"
 
-        print(f"{label:14s} {pick(m)} {pick(b)}" + (f" {pick(sym, 12)}" if sym else ""))
+        print(f"{label:14s}" + "".join(pick(t) for _, t in columns))
 
     line("overall", "overall")
     line("  std. error", "overall_stderr")
@@ -219,10 +239,14 @@ def main(argv=None) -> dict:
         line(key, "by_model", key)
     print(f"90% interval coverage {result['coverage90']:.4f}, NLL {result['nll']:.4f}, PIT KS {result['pit_ks']:.4f}, "
           f"ENCE {result['ence']:.4f}, MAE ratio model/baseline {result['mae_ratio_model_over_baseline']:.3f}")
-    if sym:
+    if args.symmetrize:
         s = result["symmetrized"]
         print(f"symmetrized: 90% interval coverage {s['coverage90']:.4f}, NLL {s['nll']:.4f}, "
               f"PIT KS {s['pit_ks']:.4f}, ENCE {s['ence']:.4f}")
+    if args.alpha_on_grid:
+        c = result["alpha_on_grid_estimate"]["paired_change"]
+        print(f"on grid (alpha_on_grid=True: the median bin centre): MAE change per trajectory {c['mean']:+.5f} "
+              f"+- {c['stderr']:.5f}; coverage, NLL, PIT and ENCE are those of the model column")
 
     suffix = "_official" if args.official else ("" if args.balance == "model" else f"_{args.balance}")
     out = Path(args.out) if args.out else ROOT / "benchmarks" / f"eval_alpha_regressor_{dim}d{suffix}.json"

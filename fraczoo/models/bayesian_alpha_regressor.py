@@ -95,11 +95,16 @@ def _symmetries(dim: int, like: Tensor) -> list[tuple[list[int], Tensor]]:
     return [(axes, sign) for axes in shifts for sign in signs]
 
 
+def histogram_centres(bins: int) -> Tensor:
+    """The (bins,) bin centres alpha = ALPHA_MAX (k + 1) / bins, k = 0..bins-1: the organisers' 0.05 grid
+    for bins = 40."""
+    return torch.arange(1, bins + 1, dtype=torch.float64) * (ALPHA_MAX / bins)
+
+
 def histogram_edges(bins: int) -> Tensor:
-    """Bin edges (bins + 1,) on [0, ALPHA_MAX] with bin k centred on alpha = ALPHA_MAX (k + 1) / bins (the
-    organisers' 0.05 grid for bins = 40): the inner edges are the midpoints between centres, so the first
-    bin is 1.5 widths wide and the last half a width."""
-    centres = torch.arange(1, bins + 1, dtype=torch.float64) * (ALPHA_MAX / bins)
+    """Bin edges (bins + 1,) on [0, ALPHA_MAX] around the ``histogram_centres``: the inner edges are the
+    midpoints between centres, so the first bin is 1.5 widths wide and the last half a width."""
+    centres = histogram_centres(bins)
     return torch.cat([centres.new_zeros(1), (centres[:-1] + centres[1:]) / 2, centres.new_full((1,), ALPHA_MAX)])
 
 
@@ -155,6 +160,14 @@ class AlphaHistogram(Distribution):
         k = k.clamp(max=len(self.widths) - 1)
         below, p = cum.gather(-1, k[..., None])[..., 0], probs.gather(-1, k[..., None])[..., 0]
         return self.edges[k] + self.widths[k] * ((value - below) / p.clamp(min=1e-12)).clamp(0, 1)
+
+    def grid_median(self, centres: Tensor) -> Tensor:
+        """The median of the bin probabilities read as point masses at ``centres`` (K,): the centre of the
+        first bin whose cumulative probability reaches 1/2. Where alpha takes only the centres' values (the
+        AnDi sets: the 0.05 grid) it is the estimate of least expected absolute error; ``icdf(0.5)`` spreads
+        each bin's mass over the bin, and its median falls between grid values."""
+        k = torch.searchsorted(self._cum[..., 1:].contiguous(), torch.full_like(self._cum[..., :1], 0.5))[..., 0]
+        return centres.to(self.probs)[k.clamp(max=len(self.widths) - 1)]
 
     def log_prob(self, value: Tensor) -> Tensor:
         value, probs, _ = self._broadcast(value)
@@ -223,9 +236,15 @@ def _head(features: int, hidden: int, outputs: int) -> nn.Sequential:
                          nn.Linear(hidden, outputs))
 
 
-def posterior_summary(posterior: Distribution) -> tuple[Tensor, Tensor]:
+def posterior_summary(posterior: Distribution, alpha_on_grid: bool = False) -> tuple[Tensor, Tensor]:
     """(estimate, std) of a posterior over alpha, what ``predict_alpha`` returns: the median (the point of
-    least expected absolute error, the challenge's metric) and the standard deviation."""
+    least expected absolute error, the challenge's metric) and the standard deviation. alpha_on_grid (an
+    ``AlphaHistogram`` only): the median of the bin probabilities as point masses at the bin centres
+    (``AlphaHistogram.grid_median``), for orders that lie on the centres."""
+    if alpha_on_grid:
+        if not isinstance(posterior, AlphaHistogram):
+            raise TypeError(f"alpha_on_grid=True needs an AlphaHistogram posterior, got {type(posterior).__name__}")
+        return posterior.grid_median(histogram_centres(len(posterior.widths))), posterior.stddev
     return posterior.icdf(torch.full_like(posterior.mean, 0.5)), posterior.stddev
 
 
@@ -255,8 +274,13 @@ class BayesianAlphaRegressor(ZooModule):
     to a second network of their own (``short_backbone`` of ``short_width`` channels and ``short_dilations``,
     and ``short_head``), a length expert: the AnDi 2020 winners trained separate networks per length range,
     and a network that sees only short trajectories can see far more of them for the same compute.
+    alpha_on_grid (histogram only): the orders the model is trained and used on lie on the bin centres (the
+    organisers' 0.05 grid for bins = 40, as in every AnDi set and ``balance="challenge"``); the point estimate
+    is then the median of the bin probabilities as point masses at the centres, a grid value, instead of
+    the median of the piecewise-uniform density (std and intervals are unchanged). Leave it False for
+    orders that vary continuously.
     Logs val_loss (the plain negative log density of the true alpha, whatever
-    the training loss), val_mae (of the posterior median) and val_coverage90 (the fraction of true orders
+    the training loss), val_mae (of the point estimate) and val_coverage90 (the fraction of true orders
     inside the central 90% interval); ``validation_step`` returns the posterior means and stds and the
     true orders, so ``AlphaPosteriorMonitor`` logs their calibration (``alpha_posterior/*``).
     """
@@ -265,7 +289,8 @@ class BayesianAlphaRegressor(ZooModule):
                  kernel_size: int = 3, hidden: int = 64, std_floor: float = 0.01, nll_beta: float = 0.5,
                  lr: float = 3e-3, weight_decay: float = 1e-4, warmup_steps: int = 100, buckets: int = 4,
                  posterior: str = "gaussian", bins: int = 40, short_max_length: int | None = None,
-                 short_width: int = 64, short_dilations: Sequence[int] = (1, 2, 4, 8, 16, 32)):
+                 short_width: int = 64, short_dilations: Sequence[int] = (1, 2, 4, 8, 16, 32),
+                 alpha_on_grid: bool = False):
         super().__init__()
         check_choice(dim, "dim", (1, 2, 3))
         check_choice(posterior, "posterior", POSTERIORS)
@@ -286,6 +311,9 @@ class BayesianAlphaRegressor(ZooModule):
             check_int(short_max_length, "short_max_length", MIN_LENGTH)
         check_int(short_width, "short_width")
         check_int_list(short_dilations, "short_dilations")
+        if check_bool(alpha_on_grid, "alpha_on_grid") and posterior != "histogram":
+            raise ValueError("alpha_on_grid=True needs posterior='histogram' (the grid is its bin centres), "
+                             f"got posterior={posterior!r}")
         self.save_hyperparameters()
         self.backbone = TrajectoryEncoder(dim, width, tuple(dilations), kernel_size, buckets)
         outputs = 2 if posterior == "gaussian" else bins
@@ -297,8 +325,13 @@ class BayesianAlphaRegressor(ZooModule):
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """Padded positions x (B, T, dim) and lengths (B,) -> (estimate, std) of alpha, each (B,): the
-        posterior median (the mean for a Gaussian) and standard deviation."""
-        return posterior_summary(self._posterior(x, lengths))
+        posterior median (the mean for a Gaussian; with ``alpha_on_grid`` the median bin centre) and
+        standard deviation."""
+        return self.summary(self._posterior(x, lengths))
+
+    def summary(self, posterior: Distribution) -> tuple[Tensor, Tensor]:
+        """(estimate, std) of one of this model's posteriors: ``posterior_summary`` with its ``alpha_on_grid``."""
+        return posterior_summary(posterior, self.hparams.alpha_on_grid)
 
     def _posterior(self, x: Tensor, lengths: Tensor) -> Distribution:
         return self.distribution(self.raw(x, lengths))
@@ -329,7 +362,7 @@ class BayesianAlphaRegressor(ZooModule):
         return self.raw(batch["x"], batch["lengths"])
 
     def predict_step(self, batch, batch_idx):
-        return posterior_summary(self.distribution(self.predict_batch(batch)))
+        return self.summary(self.distribution(self.predict_batch(batch)))
 
     def target(self, batch):
         return batch["alpha"]
@@ -347,12 +380,12 @@ class BayesianAlphaRegressor(ZooModule):
     def update_metrics(self, metrics, pred, target):
         post = self.distribution(pred)
         target = target.to(pred.dtype)
-        metrics["mae"].update(posterior_summary(post)[0], target)
+        metrics["mae"].update(self.summary(post)[0], target)
         lower, upper = central_interval(post)
         metrics["coverage90"].update(((target >= lower) & (target <= upper)).to(pred.dtype))
 
     def train_logs(self, pred, target):
-        estimate = posterior_summary(self.distribution(pred))[0]
+        estimate = self.summary(self.distribution(pred))[0]
         return {"train_mae": (estimate - target.to(pred.dtype)).abs().mean().detach()}
 
     def validation_outputs(self, pred, target):
@@ -367,10 +400,11 @@ class BayesianAlphaRegressor(ZooModule):
     def predict_alpha(self, trajectories, lengths=None, *, batch_size: int = 256,
                       symmetrize: bool = False) -> tuple[Tensor, Tensor]:
         """(estimate, std) of alpha for raw trajectories, each of shape (B,), on the model's device: the
-        posterior median (for a Gaussian posterior its mean) and standard deviation of
+        posterior median (for a Gaussian posterior its mean; with ``alpha_on_grid`` the median bin centre)
+        and standard deviation of
         ``predict_posterior`` (same arguments)."""
-        return posterior_summary(self.predict_posterior(trajectories, lengths, batch_size=batch_size,
-                                                        symmetrize=symmetrize))
+        return self.summary(self.predict_posterior(trajectories, lengths, batch_size=batch_size,
+                                                   symmetrize=symmetrize))
 
     @torch.no_grad()
     def predict_posterior(self, trajectories, lengths=None, *, batch_size: int = 256,

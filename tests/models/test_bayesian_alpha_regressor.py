@@ -11,7 +11,8 @@ import fraczoo
 from fraczoo.datamodules.andi import simulate
 from fraczoo.models._weights import save_weights, sha256_of
 from fraczoo.models.bayesian_alpha_regressor import (MSD_LAGS, AlphaHistogram, BayesianAlphaRegressor, gaussian_nll,
-                                                     histogram_edges, log_msd_features, normalized_increments)
+                                                     histogram_centres, histogram_edges, log_msd_features,
+                                                     normalized_increments, posterior_summary)
 from tests.conftest import script_module
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,6 +180,7 @@ def test_predict_alpha_bad_input(trajs, lengths, err, match):
     (dict(bins=1), "bins must be an int >= 2"),
     (dict(short_max_length=5), "short_max_length must be an int >= 10"),
     (dict(short_max_length=30, short_dilations=[]), "short_dilations"),
+    (dict(alpha_on_grid=True), "alpha_on_grid=True needs posterior='histogram'"),
 ])
 def test_model_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -364,6 +366,57 @@ def test_alpha_histogram_closed_forms():
                                torch.ones(3, dtype=torch.float64))
 
 
+def test_grid_median_is_the_least_absolute_error_grid_value():
+    centres, edges = histogram_centres(40), histogram_edges(40)
+    torch.testing.assert_close(centres[[0, 9, 39]], torch.tensor([0.05, 0.5, 2.0], dtype=torch.float64))
+    # the first centre whose cumulative probability reaches 1/2; a point mass gives its own centre
+    probs = torch.zeros(4, 40, dtype=torch.float64)
+    probs[0, 9] = 1.0
+    probs[1, [3, 10, 30]] = torch.tensor([0.3, 0.3, 0.4], dtype=torch.float64)
+    probs[2, [0, 39]] = 0.5  # exactly 1/2 below: the lower median
+    probs[3, 39] = 1.0
+    post = AlphaHistogram(probs, edges)
+    torch.testing.assert_close(post.grid_median(centres), centres[[9, 10, 0, 39]])
+    # for alpha on the centres it minimises the expected absolute error over every alpha in [0, 2], where the
+    # piecewise-uniform median icdf(0.5) need not (bin probabilities read as point masses at the centres)
+    probs = torch.softmax(3 * torch.randn(5, 40, dtype=torch.float64, generator=torch.Generator().manual_seed(1)), -1)
+    post = AlphaHistogram(probs, edges)
+    grid = torch.linspace(0, 2, 4001, dtype=torch.float64)
+    loss = (probs[:, None, :] * (grid[None, :, None] - centres).abs()).sum(-1)  # (5, 4001)
+    def expected(a):
+        return (probs * (a[:, None] - centres).abs()).sum(-1)
+    torch.testing.assert_close(expected(post.grid_median(centres)), loss.min(-1).values)
+    assert (expected(post.icdf(torch.full((5,), 0.5, dtype=torch.float64))) >= loss.min(-1).values - 1e-12).all()
+    with pytest.raises(TypeError, match="alpha_on_grid=True needs an AlphaHistogram posterior, got Normal"):
+        posterior_summary(torch.distributions.Normal(torch.zeros(2), torch.ones(2)), alpha_on_grid=True)
+
+
+def test_alpha_on_grid_changes_only_the_point_estimate():
+    data = some_trajectories(6, seed=7)
+    x, lengths = torch.from_numpy(data.positions).double(), torch.from_numpy(data.lengths)
+    plain = tiny_model(posterior="histogram").double()
+    grid = tiny_model(posterior="histogram", alpha_on_grid=True).double()
+    post = plain.predict_posterior(x, lengths)
+    torch.testing.assert_close(grid.predict_posterior(x, lengths).probs, post.probs)
+    estimate, std = grid.predict_alpha(x, lengths)
+    torch.testing.assert_close(estimate, post.grid_median(histogram_centres(40)))
+    torch.testing.assert_close(std, plain.predict_alpha(x, lengths)[1])
+    torch.testing.assert_close(grid(x, lengths), (estimate, std))
+    torch.testing.assert_close(grid.predict_step({"x": x, "lengths": lengths}, 0), (estimate, std))
+    # estimates are grid values 0.05 k
+    torch.testing.assert_close(estimate / 0.05, (estimate / 0.05).round())
+    # val_mae is the error of that estimate
+    alpha = torch.from_numpy(data.alpha).double()
+    metrics = grid.val_metrics
+    grid.update_metrics(metrics, grid.predict_batch({"x": x, "lengths": lengths}), alpha)
+    torch.testing.assert_close(metrics["mae"].compute(), (estimate - alpha).abs().mean(), check_dtype=False)
+    # off by default, in the shipped weights too (saved before the option existed); switched on when loading
+    assert not plain.hparams.alpha_on_grid
+    assert not fraczoo.load_pretrained("bayesian_alpha_regressor.andi1d").hparams.alpha_on_grid
+    assert fraczoo.create_model("bayesian_alpha_regressor.andi1d", pretrained=True,
+                                alpha_on_grid=True).hparams.alpha_on_grid
+
+
 def test_histogram_posterior_model():
     data = some_trajectories(6, seed=7)
     model = tiny_model(posterior="histogram", bins=40).double()
@@ -432,3 +485,20 @@ def test_eval_table_gives_each_length_bin_its_standard_error():
     assert out["by_length_stderr"]["10-49"] == pytest.approx(0.1 / math.sqrt(3))
     assert out["by_length_stderr"]["500-1000"] == pytest.approx(0.1 / math.sqrt(3))
     assert out["by_length"]["50-99"] is None and out["by_length_stderr"]["50-99"] is None
+
+
+def test_eval_script_scores_the_on_grid_estimate_of_the_same_posteriors(tmp_path):
+    weights = tmp_path / "w.pt"
+    save_weights(tiny_model(posterior="histogram"), weights, tag="toy")
+    out = script_module("eval_alpha_regressor").main(
+        ["--weights", str(weights), "--n", "40", "--seed", "3", "--balance", "challenge", "--alpha-on-grid",
+         "--out", str(tmp_path / "e.json")])
+    assert out["alpha_on_grid"] is False  # the model column is the default estimate
+    grid = out["alpha_on_grid_estimate"]
+    # the same posteriors: the paired change is the difference of the two overall MAEs
+    assert grid["paired_change"]["mean"] == pytest.approx(grid["model_mae"]["overall"] - out["model_mae"]["overall"])
+    assert (tmp_path / "e.json").is_file()
+    gaussian = tmp_path / "g.pt"
+    save_weights(tiny_model(), gaussian, tag="toy")
+    with pytest.raises(SystemExit):
+        script_module("eval_alpha_regressor").main(["--weights", str(gaussian), "--n", "4", "--alpha-on-grid"])
