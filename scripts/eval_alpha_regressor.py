@@ -11,8 +11,8 @@ model``: equally likely, alpha uniform in each model's challenge range, lengths 
 <dim> --n <n> --seed <seed>``; lengths 10..999), or the file given by ``--data``. The pretrained recipes
 validate on the official seed-1 sets: evaluate on another seed.
 Prints the MAE of the point estimate (``predict_alpha``: the posterior median, for a Gaussian its mean,
-with ``alpha_on_grid`` the median bin centre) overall, by length bin and by model, the coverage of the central 90% interval (the posterior's 5% and
-95% quantiles), the NLL (mean negative log density of the true alpha under the posterior), the KS
+with ``alpha_on_grid`` the median bin centre) overall, by length bin and by model, the coverage of the
+central 90% interval (the posterior's 5% and 95% quantiles), the NLL (mean negative log density of the true alpha under the posterior), the KS
 statistic of the PIT values (the posterior CDF at the true alpha), the ENCE (expected normalised
 calibration error, Levi et al. 2022: trajectories sorted by posterior std into ``ENCE_BINS`` = 20 bins
 of equal count, mean over bins of |RMV - RMSE| / RMV, RMV the root mean posterior variance and RMSE the
@@ -21,8 +21,8 @@ least-squares fit of log TAMSD(lag) against log lag, lags 1..max(4, T // 10) (lo
 clipped to [0, 2]. ``--symmetrize`` adds the same numbers for ``predict_posterior(symmetrize=True)`` (the
 mixture over the trajectory's mirror images and axis rotations) on the same trajectories; ``--alpha-on-grid``
 the MAE of the ``alpha_on_grid`` estimate (the median bin centre, for orders on the 0.05 grid) of the same
-posteriors and its paired change per trajectory. Writes the
-numbers to ``benchmarks/eval_alpha_regressor_<dim>d[_official].json``.
+posteriors and its paired change per trajectory. Writes the numbers to
+``benchmarks/eval_alpha_regressor_<dim>d[_official].json``.
 """
 from __future__ import annotations
 

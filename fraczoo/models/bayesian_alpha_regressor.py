@@ -401,8 +401,7 @@ class BayesianAlphaRegressor(ZooModule):
                       symmetrize: bool = False) -> tuple[Tensor, Tensor]:
         """(estimate, std) of alpha for raw trajectories, each of shape (B,), on the model's device: the
         posterior median (for a Gaussian posterior its mean; with ``alpha_on_grid`` the median bin centre)
-        and standard deviation of
-        ``predict_posterior`` (same arguments)."""
+        and standard deviation of ``predict_posterior`` (same arguments)."""
         return self.summary(self.predict_posterior(trajectories, lengths, batch_size=batch_size,
                                                    symmetrize=symmetrize))
 

@@ -383,6 +383,7 @@ def test_grid_median_is_the_least_absolute_error_grid_value():
     post = AlphaHistogram(probs, edges)
     grid = torch.linspace(0, 2, 4001, dtype=torch.float64)
     loss = (probs[:, None, :] * (grid[None, :, None] - centres).abs()).sum(-1)  # (5, 4001)
+
     def expected(a):
         return (probs * (a[:, None] - centres).abs()).sum(-1)
     torch.testing.assert_close(expected(post.grid_median(centres)), loss.min(-1).values)
