@@ -244,7 +244,13 @@ def posterior_summary(posterior: Distribution, alpha_on_grid: bool = False) -> t
     if alpha_on_grid:
         if not isinstance(posterior, AlphaHistogram):
             raise TypeError(f"alpha_on_grid=True needs an AlphaHistogram posterior, got {type(posterior).__name__}")
-        return posterior.grid_median(histogram_centres(len(posterior.widths))), posterior.stddev
+        bins = len(posterior.widths)
+        # the grid centres are not the bins' midpoints (the end bins are uneven), so they can only be read
+        # off bins laid out by histogram_edges; refuse others rather than return values off their grid
+        if not torch.allclose(posterior.edges, histogram_edges(bins).to(posterior.edges)):
+            raise ValueError(f"alpha_on_grid=True needs an AlphaHistogram with edges histogram_edges({bins}), "
+                             f"got edges {posterior.edges.tolist()}")
+        return posterior.grid_median(histogram_centres(bins)), posterior.stddev
     return posterior.icdf(torch.full_like(posterior.mean, 0.5)), posterior.stddev
 
 

@@ -390,6 +390,12 @@ def test_grid_median_is_the_least_absolute_error_grid_value():
     assert (expected(post.icdf(torch.full((5,), 0.5, dtype=torch.float64))) >= loss.min(-1).values - 1e-12).all()
     with pytest.raises(TypeError, match="alpha_on_grid=True needs an AlphaHistogram posterior, got Normal"):
         posterior_summary(torch.distributions.Normal(torch.zeros(2), torch.ones(2)), alpha_on_grid=True)
+    torch.testing.assert_close(posterior_summary(post, alpha_on_grid=True)[0], post.grid_median(centres))
+    # bins laid out otherwise have no grid to read the centres from
+    even = AlphaHistogram(probs, torch.linspace(0, 2, 41, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"needs an AlphaHistogram with edges histogram_edges\(40\)"):
+        posterior_summary(even, alpha_on_grid=True)
+    posterior_summary(even)  # the default median needs no grid
 
 
 def test_alpha_on_grid_changes_only_the_point_estimate():
