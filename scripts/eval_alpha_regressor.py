@@ -12,17 +12,17 @@ model``: equally likely, alpha uniform in each model's challenge range, lengths 
 validate on the official seed-1 sets: evaluate on another seed.
 Prints the MAE of the point estimate (``predict_alpha``: the posterior median, for a Gaussian its mean,
 with ``alpha_on_grid`` the median bin centre) overall, by length bin and by model, the coverage of the
-central 90% interval (the posterior's 5% and 95% quantiles), the NLL (mean negative log density of the true alpha under the posterior), the KS
-statistic of the PIT values (the posterior CDF at the true alpha), the ENCE (expected normalised
-calibration error, Levi et al. 2022: trajectories sorted by posterior std into ``ENCE_BINS`` = 20 bins
-of equal count, mean over bins of |RMV - RMSE| / RMV, RMV the root mean posterior variance and RMSE the
-root mean squared error of the posterior mean in the bin), and the same MAE table for the baseline: alpha = slope of a
-least-squares fit of log TAMSD(lag) against log lag, lags 1..max(4, T // 10) (log-spaced, at most 16),
-clipped to [0, 2]. ``--symmetrize`` adds the same numbers for ``predict_posterior(symmetrize=True)`` (the
-mixture over the trajectory's mirror images and axis rotations) on the same trajectories; ``--alpha-on-grid``
-the MAE of the ``alpha_on_grid`` estimate (the median bin centre, for orders on the 0.05 grid) of the same
-posteriors and its paired change per trajectory. Writes the numbers to
-``benchmarks/eval_alpha_regressor_<dim>d[_official].json``.
+central 90% interval (the posterior's 5% and 95% quantiles), the NLL (mean negative log density of the
+true alpha under the posterior), the KS statistic of the PIT values (the posterior CDF at the true
+alpha), the ENCE (expected normalised calibration error, Levi et al. 2022: trajectories sorted by
+posterior std into ``ENCE_BINS`` = 20 bins of equal count, mean over bins of |RMV - RMSE| / RMV, RMV the
+root mean posterior variance and RMSE the root mean squared error of the posterior mean in the bin), and
+the same MAE table for the baseline: alpha = slope of a least-squares fit of log TAMSD(lag) against log
+lag, lags 1..max(4, T // 10) (log-spaced, at most 16), clipped to [0, 2]. ``--symmetrize`` adds the same
+numbers for ``predict_posterior(symmetrize=True)`` (the mixture over the trajectory's mirror images and
+axis rotations) on the same trajectories; ``--alpha-on-grid`` the MAE of the ``alpha_on_grid`` estimate
+(the median bin centre, for orders on the 0.05 grid) of the same posteriors and its paired change per
+trajectory. Writes the numbers to ``benchmarks/eval_alpha_regressor_<dim>d[_official].json``.
 """
 from __future__ import annotations
 
@@ -174,7 +174,8 @@ def main(argv=None) -> dict:
         source = f"andi.simulate: attm/ctrw/fbm/lw/sbm, balance={args.balance}, challenge noise, lengths 10..{longest}"
     sim_seconds = time.time() - start
     start = time.time()
-    posterior = model.predict_posterior(torch.from_numpy(data.positions), torch.from_numpy(data.lengths))
+    x, lengths = torch.from_numpy(data.positions), torch.from_numpy(data.lengths)
+    posterior = model.predict_posterior(x, lengths)
     post = posterior_metrics(model, posterior, data.alpha)
     predict_seconds = time.time() - start
     if args.alpha_on_grid:
@@ -183,8 +184,7 @@ def main(argv=None) -> dict:
         on_grid = posterior_summary(posterior, alpha_on_grid=True)[0].double().numpy()
     if args.symmetrize:
         start = time.time()
-        sym = posterior_metrics(model, model.predict_posterior(torch.from_numpy(data.positions),
-                                                        torch.from_numpy(data.lengths), symmetrize=True), data.alpha)
+        sym = posterior_metrics(model, model.predict_posterior(x, lengths, symmetrize=True), data.alpha)
         sym_seconds = time.time() - start
     baseline = tamsd_alpha(data.positions.astype(np.float64), data.lengths)
 
