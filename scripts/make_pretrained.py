@@ -53,9 +53,9 @@ _GPU_1D = ("--data.init_args.train_size=262144", "--data.init_args.batch_size=51
            "--trainer.deterministic=warn")
 
 
-# the 1D length expert (``short_max_length``): trajectories of 10..49 positions go to their own network
-_SHORT_1D = ("--model.init_args.short_max_length=49", "--model.init_args.short_width=64",
-             "--model.init_args.short_dilations=[1,2,4,8,16,32]")
+# the length expert (``short_max_length``): trajectories of 10..49 positions go to their own network
+_SHORT = ("--model.init_args.short_max_length=49", "--model.init_args.short_width=64",
+          "--model.init_args.short_dilations=[1,2,4,8,16,32]")
 
 
 def _andi_short(dim: int, epochs: int, size: int, seed: int, model: list[str]) -> dict:
@@ -63,7 +63,7 @@ def _andi_short(dim: int, epochs: int, size: int, seed: int, model: list[str]) -
     (receptive field 127 positions) and a histogram head, on ``epochs`` x ``size`` fresh trajectories of
     10..49 positions of the organisers' task-1 mix, each the start of a 999-position trajectory (``full_length``,
     as their sets make short trajectories), batches of 512 simulated by one DataLoader worker, AdamW at peak lr
-    2e-3, warmup 200 steps + cosine. ``model``: the overrides of the model it joins (``_SHORT_1D`` among them)."""
+    2e-3, warmup 200 steps + cosine. ``model``: the overrides of the model it joins (``_SHORT`` among them)."""
     expert = [*_HISTOGRAM, "--model.init_args.width=64", "--model.init_args.dilations=[1,2,4,8,16,32]",
               f"--model.init_args.dim={dim}", "--model.init_args.lr=0.002", "--model.init_args.warmup_steps=200",
               f"--data.init_args.dim={dim}", "--data.init_args.balance=challenge", "--data.init_args.min_length=10",
@@ -127,7 +127,7 @@ RECIPES = {
          _andi_official(1, 5, 0.0005, 17, extra=(*_HISTOGRAM, _WIDE_1D, _DEEP_1D, *_GPU_1D)),
          _andi_official(1, 3, 0.00025, 18, extra=(*_HISTOGRAM, _WIDE_1D, _DEEP_1D, *_GPU_1D)),
          _andi_short(1, 4, 3_276_800, 19,
-                     model=_andi_official(1, 3, 0.00025, 18, extra=(*_HISTOGRAM, _WIDE_1D, _DEEP_1D, *_SHORT_1D)))],
+                     model=_andi_official(1, 3, 0.00025, 18, extra=(*_HISTOGRAM, _WIDE_1D, _DEEP_1D, *_SHORT)))],
         "alpha (histogram posterior, median and std) of 1D AnDi 2020 trajectories: 5 models, challenge noise, "
         "lengths 10..999; the former 12 + 12 + 6-epoch weights fine-tuned for 4 epochs on the organisers' task-1 "
         "mix, a histogram head fitted on the frozen backbone (1,500,000 trajectories of that mix), 8 epochs "
@@ -332,7 +332,7 @@ def make(key: str) -> dict:
     stages = overrides if overrides and isinstance(overrides[0], (list, dict)) else [overrides]
     name, tag = key.split(".")
     start = time.time()
-    state, first = None, 0
+    state, first, before = None, 0, 0.0
     # go on from the latest finished stage (every stage's weights are cached with the recipe up to it);
     # the last stage always runs
     for i in range(len(stages) - 1, 0, -1):
@@ -340,7 +340,8 @@ def make(key: str) -> dict:
         cached = read_weights(cache) if cache.is_file() else {}
         if cached.get("recipe") == {"config": config, "stages": stages[:i]}:
             print(f"{key}: stage {i}/{len(stages)} taken from {cache}")
-            state, first = cached["state_dict"], i
+            # seconds of stages 1..i; None for a cache written before caches kept them
+            state, first, before = cached["state_dict"], i, cached.get("train_seconds")
             break
     for i, stage in enumerate(stages[first:], first + 1):
         if isinstance(stage, dict) and "git" in stage:  # full weights to start from (first stage only)
@@ -355,7 +356,8 @@ def make(key: str) -> dict:
             cli = _fit(config, stage, state)
         state = cli.model.state_dict()
         save_weights(cli.model, STAGES / f"{key}.stage{i}.pt", tag=f"{tag}.stage{i}",
-                     recipe={"config": config, "stages": stages[:i]})
+                     recipe={"config": config, "stages": stages[:i]},
+                     train_seconds=None if before is None else round(before + time.time() - start, 1))
     metrics = {k: float(v) for k, v in cli.trainer.validate(cli.model, cli.datamodule, verbose=False)[0].items()}
     folder = catalogue_dir() / name
     sha = save_weights(cli.model, folder / f"{tag}.pt", tag=tag)
@@ -369,7 +371,10 @@ def make(key: str) -> dict:
                           "recipe": f"python scripts/make_pretrained.py {key}"}
     index_path.write_text(yaml.safe_dump(index, sort_keys=False))
     record = {"model": key, "config": config, "overrides": overrides, "val_metrics": metrics,
-              "train_seconds": round(time.time() - start, 1), "sha256": sha}
+              # every stage's seconds (None when a cached stage's are not known), and this run's alone
+              "train_seconds": None if before is None else round(before + time.time() - start, 1),
+              "run_seconds": round(time.time() - start, 1), "stages_run": list(range(first + 1, len(stages) + 1)),
+              "sha256": sha}
     (folder / f"{tag}.metrics.json").write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
     return record

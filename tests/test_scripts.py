@@ -121,7 +121,7 @@ def _run_tiny_recipe(make_pretrained, recipe, tmp_path, monkeypatch) -> tuple[di
 
 def test_make_pretrained_stages_continue_from_the_stage_before(tmp_path, monkeypatch, capsys):
     make_pretrained = script_module("make_pretrained")
-    from fraczoo.models._weights import read_weights
+    from fraczoo.models._weights import read_weights, save_weights
 
     tiny = _tiny_alpha_regressor(tmp_path)
     stages = [tiny, tiny + ["--model.init_args.lr=0.001", "--data.init_args.seed=1"]]
@@ -135,11 +135,23 @@ def test_make_pretrained_stages_continue_from_the_stage_before(tmp_path, monkeyp
     assert final["hparams"]["lr"] == 0.001  # the last stage's settings
     assert any(not torch.equal(final["state_dict"][k], v) for k, v in cache["state_dict"].items())
     assert "taken from" not in capsys.readouterr().out
+    assert first["stages_run"] == [1, 2] and first["train_seconds"] == first["run_seconds"] > 0
+    assert 0 < cache["train_seconds"] <= first["train_seconds"]
 
-    # a rerun takes stage 1 from its cache and makes the same weights, bit for bit
+    # a rerun takes stage 1 from its cache and makes the same weights, bit for bit; its record counts the
+    # cached stage's seconds too
     second = make_pretrained.make("bayesian_alpha_regressor.tiny")
     assert "stage 1/2 taken from" in capsys.readouterr().out
     assert second["sha256"] == first["sha256"]
+    assert second["stages_run"] == [2]
+    assert second["train_seconds"] == pytest.approx(cache["train_seconds"] + second["run_seconds"], abs=0.11)
+
+    # a cache that does not know its seconds (written before caches kept them): the total is unknown, not short
+    model = make_pretrained._cli(recipe[0], tiny).model
+    model.load_state_dict(cache["state_dict"])
+    save_weights(model, tmp_path / "stages" / "bayesian_alpha_regressor.tiny.stage1.pt", recipe=cache["recipe"])
+    third = make_pretrained.make("bayesian_alpha_regressor.tiny")
+    assert third["stages_run"] == [2] and third["train_seconds"] is None and third["run_seconds"] > 0
 
     # a recipe extended by a stage goes on from the former last stage's weights
     stages.append(tiny + ["--model.init_args.lr=0.0001", "--data.init_args.seed=2"])
