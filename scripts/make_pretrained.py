@@ -144,11 +144,14 @@ RECIPES = {
         "models/bayesian_alpha_regressor/config.yaml",
         [_andi_start(2, "6967e0b6903c70473cd00f1c691e4394b75e919c33437689762e6df47b577074"),
          _andi_official(2, 4, 0.001, 3), _andi_official(2, 1, 0.0002, 4),
-         _andi_head(2, 1_500_000, 40, 5)],
+         _andi_head(2, 1_500_000, 40, 5),
+         _andi_short(2, 3, 3_276_800, 19, model=_andi_official(2, 1, 0.0002, 4, extra=(*_HISTOGRAM, *_SHORT)))],
         "alpha (histogram posterior, median and std) of 2D AnDi 2020 trajectories: 5 models, challenge noise, "
         "lengths 10..999; the former 12 + 12-epoch weights fine-tuned for 4 + 1 epochs on the organisers' task-1 "
         "mix, then a histogram head fitted on the frozen backbone (1,500,000 trajectories "
-        "of that mix)",
+        "of that mix); trajectories of 10..49 positions go to a length expert (width 64, dilations 1..32, its "
+        "own histogram head) trained from scratch on 3 epochs x 3,276,800 fresh starts of 999-position "
+        "challenge-mix trajectories",
     ),
     "spectral_fractional_cnn.fields": (
         "models/spectral_fractional_cnn/config.yaml",
