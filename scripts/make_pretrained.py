@@ -373,11 +373,11 @@ def make(key: str) -> dict:
     index["tags"][tag] = {"file": f"{tag}.pt", "sha256": sha, "description": description,
                           "recipe": f"python scripts/make_pretrained.py {key}"}
     index_path.write_text(yaml.safe_dump(index, sort_keys=False))
+    run = time.time() - start
     record = {"model": key, "config": config, "overrides": overrides, "val_metrics": metrics,
               # every stage's seconds (None when a cached stage's are not known), and this run's alone
-              "train_seconds": None if before is None else round(before + time.time() - start, 1),
-              "run_seconds": round(time.time() - start, 1), "stages_run": list(range(first + 1, len(stages) + 1)),
-              "sha256": sha}
+              "train_seconds": None if before is None else round(before + run, 1),
+              "run_seconds": round(run, 1), "stages_run": list(range(first + 1, len(stages) + 1)), "sha256": sha}
     (folder / f"{tag}.metrics.json").write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
     return record
