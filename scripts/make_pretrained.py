@@ -145,13 +145,17 @@ RECIPES = {
         [_andi_start(2, "6967e0b6903c70473cd00f1c691e4394b75e919c33437689762e6df47b577074"),
          _andi_official(2, 4, 0.001, 3), _andi_official(2, 1, 0.0002, 4),
          _andi_head(2, 1_500_000, 40, 5),
-         _andi_short(2, 3, 3_276_800, 19, model=_andi_official(2, 1, 0.0002, 4, extra=(*_HISTOGRAM, *_SHORT)))],
+         _andi_short(2, 3, 3_276_800, 19, model=_andi_official(2, 1, 0.0002, 4, extra=(*_HISTOGRAM, *_SHORT))),
+         # the main network end to end with its histogram head (the expert, frozen, sees no trajectory here)
+         _andi_official(2, 10, 0.001, 20, extra=(*_HISTOGRAM, *_SHORT, "--data.init_args.min_length=50",
+                                                 "--data.init_args.train_size=98304"))],
         "alpha (histogram posterior, median and std) of 2D AnDi 2020 trajectories: 5 models, challenge noise, "
         "lengths 10..999; the former 12 + 12-epoch weights fine-tuned for 4 + 1 epochs on the organisers' task-1 "
         "mix, then a histogram head fitted on the frozen backbone (1,500,000 trajectories "
         "of that mix); trajectories of 10..49 positions go to a length expert (width 64, dilations 1..32, its "
         "own histogram head) trained from scratch on 3 epochs x 3,276,800 fresh starts of 999-position "
-        "challenge-mix trajectories",
+        "challenge-mix trajectories; then the main network and its head trained together, the expert frozen: "
+        "10 epochs x 98,304 challenge-mix trajectories of 50..999 positions at peak lr 1e-3",
     ),
     "spectral_fractional_cnn.fields": (
         "models/spectral_fractional_cnn/config.yaml",
@@ -203,10 +207,16 @@ def _cli(config: str | list[str], overrides: list[str]):
 
 def _fit(config: str | list[str], overrides: list[str], init: dict | None, grow=None):
     """Fit the model the overrides describe, starting from the state dict ``init`` (if given), first grown
-    to that model by ``grow(init, model)`` (``_widened`` or ``_deepened``) if given."""
+    to that model by ``grow(init, model)`` (``_widened`` or ``_deepened``) if given; a length expert in
+    ``init`` is frozen, so the stage trains the main network only."""
     cli = _cli(config, overrides)
     if init is not None:
         cli.model.load_state_dict(grow(init, cli.model) if grow else init)
+        if any(k.startswith("short_") for k in init):
+            # a length expert already joined keeps its weights: it has a stage of its own (``_fit_expert``), and
+            # AdamW's weight decay would move it even on batches that never reach it
+            for module in (cli.model.short_backbone, cli.model.short_head):
+                module.requires_grad_(False)
     cli.trainer.fit(cli.model, cli.datamodule)
     return cli
 

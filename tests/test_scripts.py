@@ -232,6 +232,27 @@ def test_make_pretrained_deepen_keeps_the_function_and_trains_the_new_blocks(tmp
     assert drift.abs().max() < 0.1 * first["backbone.blocks.0.conv.weight"].abs().max()
 
 
+def test_make_pretrained_expert_joins_and_later_stages_keep_it(tmp_path, monkeypatch):
+    """{"expert": ..., "model": ...} trains a length expert and joins it to the stage before; a fit stage after it
+    trains the main network only: the expert's weights stay bit-identical, though short trajectories reach it."""
+    make_pretrained = script_module("make_pretrained")
+    from fraczoo.models._weights import read_weights
+
+    tiny = _tiny_alpha_regressor(tmp_path)
+    short = ["--model.init_args.short_max_length=30", "--model.init_args.short_width=4",
+             "--model.init_args.short_dilations=[1,2]"]
+    expert = tiny + ["--data.init_args.max_length=30", "--data.init_args.seed=1"]
+    stages = [tiny, {"expert": expert, "model": tiny + short}, tiny + short + ["--data.init_args.seed=2"]]
+    _, final = _run_tiny_recipe(make_pretrained, ("models/bayesian_alpha_regressor/config.yaml", stages, "expert"),
+                                tmp_path, monkeypatch)
+    first = read_weights(tmp_path / "stages" / "bayesian_alpha_regressor.tiny.stage1.pt")["state_dict"]
+    joined = read_weights(tmp_path / "stages" / "bayesian_alpha_regressor.tiny.stage2.pt")["state_dict"]
+    assert all(torch.equal(joined[k], v) for k, v in first.items())  # the main network as the stage before left it
+    assert {k for k in joined if k.startswith("short_")} == {k for k in final["state_dict"] if k.startswith("short_")}
+    assert all(torch.equal(final["state_dict"][k], v) for k, v in joined.items() if k.startswith("short_"))
+    assert not torch.equal(final["state_dict"]["backbone.stem.weight"], joined["backbone.stem.weight"])
+
+
 def test_bench_soe_smoke_run(tmp_path):
     rows = smoke_run(tmp_path, "bench_soe.py", "--steps", "3000", timeout=300)["rows"]
     assert all(r["stream rel l2 err"] < 1e-6 for r in rows)
