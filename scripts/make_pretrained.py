@@ -146,16 +146,18 @@ RECIPES = {
          _andi_official(2, 4, 0.001, 3), _andi_official(2, 1, 0.0002, 4),
          _andi_head(2, 1_500_000, 40, 5),
          _andi_short(2, 3, 3_276_800, 19, model=_andi_official(2, 1, 0.0002, 4, extra=(*_HISTOGRAM, *_SHORT))),
-         # the main network end to end with its histogram head (the expert, frozen, sees no trajectory here)
+         # the main network end to end with its histogram head, twice (the expert, frozen, sees no trajectory here)
          _andi_official(2, 10, 0.001, 20, extra=(*_HISTOGRAM, *_SHORT, "--data.init_args.min_length=50",
-                                                 "--data.init_args.train_size=98304"))],
+                                                 "--data.init_args.train_size=98304")),
+         _andi_official(2, 5, 0.0005, 21, extra=(*_HISTOGRAM, *_SHORT, "--data.init_args.min_length=50",
+                                                "--data.init_args.train_size=98304"))],
         "alpha (histogram posterior, median and std) of 2D AnDi 2020 trajectories: 5 models, challenge noise, "
         "lengths 10..999; the former 12 + 12-epoch weights fine-tuned for 4 + 1 epochs on the organisers' task-1 "
         "mix, then a histogram head fitted on the frozen backbone (1,500,000 trajectories "
         "of that mix); trajectories of 10..49 positions go to a length expert (width 64, dilations 1..32, its "
         "own histogram head) trained from scratch on 3 epochs x 3,276,800 fresh starts of 999-position "
         "challenge-mix trajectories; then the main network and its head trained together, the expert frozen: "
-        "10 epochs x 98,304 challenge-mix trajectories of 50..999 positions at peak lr 1e-3",
+        "10 epochs x 98,304 challenge-mix trajectories of 50..999 positions at peak lr 1e-3, and 5 more at 5e-4",
     ),
     "spectral_fractional_cnn.fields": (
         "models/spectral_fractional_cnn/config.yaml",
