@@ -58,6 +58,10 @@ _SHORT = ("--model.init_args.short_max_length=49", "--model.init_args.short_widt
           "--model.init_args.short_dilations=[1,2,4,8,16,32]")
 
 
+# a stage of the main network once the length expert has joined: only the trajectories it reads (50+ positions)
+_MAIN_ONLY = (*_SHORT, "--data.init_args.min_length=50", "--data.init_args.train_size=98304")
+
+
 def _andi_short(dim: int, epochs: int, size: int, seed: int, model: list[str]) -> dict:
     """A length expert trained from scratch (``_fit_expert``): a width-64 network with dilations 1..32
     (receptive field 127 positions) and a histogram head, on ``epochs`` x ``size`` fresh trajectories of
@@ -147,10 +151,8 @@ RECIPES = {
          _andi_head(2, 1_500_000, 40, 5),
          _andi_short(2, 3, 3_276_800, 19, model=_andi_official(2, 1, 0.0002, 4, extra=(*_HISTOGRAM, *_SHORT))),
          # the main network end to end with its histogram head, twice (the expert, frozen, sees no trajectory here)
-         _andi_official(2, 10, 0.001, 20, extra=(*_HISTOGRAM, *_SHORT, "--data.init_args.min_length=50",
-                                                 "--data.init_args.train_size=98304")),
-         _andi_official(2, 5, 0.0005, 21, extra=(*_HISTOGRAM, *_SHORT, "--data.init_args.min_length=50",
-                                                "--data.init_args.train_size=98304"))],
+         _andi_official(2, 10, 0.001, 20, extra=(*_HISTOGRAM, *_MAIN_ONLY)),
+         _andi_official(2, 5, 0.0005, 21, extra=(*_HISTOGRAM, *_MAIN_ONLY))],
         "alpha (histogram posterior, median and std) of 2D AnDi 2020 trajectories: 5 models, challenge noise, "
         "lengths 10..999; the former 12 + 12-epoch weights fine-tuned for 4 + 1 epochs on the organisers' task-1 "
         "mix, then a histogram head fitted on the frozen backbone (1,500,000 trajectories "

@@ -243,9 +243,8 @@ def test_make_pretrained_expert_joins_and_later_stages_keep_it(tmp_path, monkeyp
              "--model.init_args.short_dilations=[1,2]"]
     expert = tiny + ["--data.init_args.max_length=30", "--data.init_args.seed=1"]
     stages = [tiny, {"expert": expert, "model": tiny + short}, tiny + short + ["--data.init_args.seed=2"]]
-    _, final = _run_tiny_recipe(make_pretrained, ("models/bayesian_alpha_regressor/config.yaml", stages, "expert"),
-                                tmp_path, monkeypatch)
-    first = read_weights(tmp_path / "stages" / "bayesian_alpha_regressor.tiny.stage1.pt")["state_dict"]
+    first, final = _run_tiny_recipe(make_pretrained, ("models/bayesian_alpha_regressor/config.yaml", stages, "expert"),
+                                    tmp_path, monkeypatch)
     joined = read_weights(tmp_path / "stages" / "bayesian_alpha_regressor.tiny.stage2.pt")["state_dict"]
     assert all(torch.equal(joined[k], v) for k, v in first.items())  # the main network as the stage before left it
     assert {k for k in joined if k.startswith("short_")} == {k for k in final["state_dict"] if k.startswith("short_")}
