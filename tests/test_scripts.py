@@ -196,6 +196,14 @@ def test_make_pretrained_widen_keeps_the_function_and_trains_the_new_channels(tm
     with pytest.raises(ValueError, match="cannot widen a width-7 backbone to width 4"):
         make_pretrained._widened(wide.state_dict(), narrow)
 
+    # with a length expert (the batch's trajectories of 10..20 positions go to it): only the main network widens
+    kw.update(short_max_length=20, short_width=3, short_dilations=(1,))
+    narrow, wide = BayesianAlphaRegressor(width=4, **kw).double(), BayesianAlphaRegressor(width=7, **kw).double()
+    _assert_grown_keeps_the_function_and_trains(narrow, wide, make_pretrained._widened,
+                                                lambda m: m.backbone.stem.weight[4:])
+    grown = make_pretrained._widened(narrow.state_dict(), wide)
+    assert all(torch.equal(grown[k], v) for k, v in narrow.state_dict().items() if k.startswith("short_"))
+
     # as a recipe stage: {"widen": overrides} starts from the stage before, grown
     tiny = _tiny_alpha_regressor(tmp_path)
     recipe = ("models/bayesian_alpha_regressor/config.yaml", [tiny, {"widen": tiny + ["--model.init_args.width=6"]}],
