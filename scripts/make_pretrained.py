@@ -35,7 +35,7 @@ def _andi_start(dim: int, sha256: str) -> dict:
 
 
 _HISTOGRAM = ["--model.init_args.posterior=histogram", "--model.init_args.hidden=128"]  # the head of _andi_head
-_WIDE_1D = "--model.init_args.width=48"  # the widened 1D backbone: every stage from the widening on needs it
+_WIDE = "--model.init_args.width=48"  # the widened backbone (32 -> 48): every stage from a widening on needs it
 # the deepened 1D backbone (receptive field 255 -> 1023 steps): every stage from the deepening on needs it
 _DEEP_1D = "--model.init_args.dilations=[1,2,4,8,16,32,64,128,256]"
 
@@ -121,17 +121,17 @@ RECIPES = {
          _andi_official(1, 4, 0.001, 3), _andi_head(1, 1_500_000, 40, 5),
          _andi_official(1, 8, 0.001, 6, extra=(*_HISTOGRAM, "--data.init_args.train_size=98304")),
          _andi_head(1, 1_500_000, 40, 7),
-         {"widen": _andi_official(1, 9, 0.001, 9, extra=(*_HISTOGRAM, _WIDE_1D, "--data.init_args.train_size=98304"))},
-         _andi_head(1, 1_500_000, 40, 12, extra=(_WIDE_1D,)),
-         _andi_official(1, 8, 0.0005, 13, extra=(*_HISTOGRAM, _WIDE_1D, "--data.init_args.train_size=98304")),
-         _andi_official(1, 6, 0.0005, 14, extra=(*_HISTOGRAM, _WIDE_1D, "--data.init_args.train_size=98304")),
+         {"widen": _andi_official(1, 9, 0.001, 9, extra=(*_HISTOGRAM, _WIDE, "--data.init_args.train_size=98304"))},
+         _andi_head(1, 1_500_000, 40, 12, extra=(_WIDE,)),
+         _andi_official(1, 8, 0.0005, 13, extra=(*_HISTOGRAM, _WIDE, "--data.init_args.train_size=98304")),
+         _andi_official(1, 6, 0.0005, 14, extra=(*_HISTOGRAM, _WIDE, "--data.init_args.train_size=98304")),
          {"deepen": _andi_official(1, 8, 0.0005, 15,
-                                   extra=(*_HISTOGRAM, _WIDE_1D, _DEEP_1D, "--data.init_args.train_size=98304"))},
-         _andi_official(1, 1, 0.00025, 0, extra=(*_HISTOGRAM, _WIDE_1D, _DEEP_1D, _OFFICIAL_TRAIN_1D)),
-         _andi_official(1, 5, 0.0005, 17, extra=(*_HISTOGRAM, _WIDE_1D, _DEEP_1D, *_GPU_1D)),
-         _andi_official(1, 3, 0.00025, 18, extra=(*_HISTOGRAM, _WIDE_1D, _DEEP_1D, *_GPU_1D)),
+                                   extra=(*_HISTOGRAM, _WIDE, _DEEP_1D, "--data.init_args.train_size=98304"))},
+         _andi_official(1, 1, 0.00025, 0, extra=(*_HISTOGRAM, _WIDE, _DEEP_1D, _OFFICIAL_TRAIN_1D)),
+         _andi_official(1, 5, 0.0005, 17, extra=(*_HISTOGRAM, _WIDE, _DEEP_1D, *_GPU_1D)),
+         _andi_official(1, 3, 0.00025, 18, extra=(*_HISTOGRAM, _WIDE, _DEEP_1D, *_GPU_1D)),
          _andi_short(1, 4, 3_276_800, 19,
-                     model=_andi_official(1, 3, 0.00025, 18, extra=(*_HISTOGRAM, _WIDE_1D, _DEEP_1D, *_SHORT)))],
+                     model=_andi_official(1, 3, 0.00025, 18, extra=(*_HISTOGRAM, _WIDE, _DEEP_1D, *_SHORT)))],
         "alpha (histogram posterior, median and std) of 1D AnDi 2020 trajectories: 5 models, challenge noise, "
         "lengths 10..999; the former 12 + 12 + 6-epoch weights fine-tuned for 4 epochs on the organisers' task-1 "
         "mix, a histogram head fitted on the frozen backbone (1,500,000 trajectories of that mix), 8 epochs "
@@ -150,16 +150,19 @@ RECIPES = {
          _andi_official(2, 4, 0.001, 3), _andi_official(2, 1, 0.0002, 4),
          _andi_head(2, 1_500_000, 40, 5),
          _andi_short(2, 3, 3_276_800, 19, model=_andi_official(2, 1, 0.0002, 4, extra=(*_HISTOGRAM, *_SHORT))),
-         # the main network end to end with its histogram head, twice (the expert, frozen, sees no trajectory here)
+         # the main network end to end with its histogram head, twice, then widened (the expert, frozen, sees no
+         # trajectory here)
          _andi_official(2, 10, 0.001, 20, extra=(*_HISTOGRAM, *_MAIN_ONLY)),
-         _andi_official(2, 5, 0.0005, 21, extra=(*_HISTOGRAM, *_MAIN_ONLY))],
+         _andi_official(2, 5, 0.0005, 21, extra=(*_HISTOGRAM, *_MAIN_ONLY)),
+         {"widen": _andi_official(2, 7, 0.001, 22, extra=(*_HISTOGRAM, _WIDE, *_MAIN_ONLY))}],
         "alpha (histogram posterior, median and std) of 2D AnDi 2020 trajectories: 5 models, challenge noise, "
         "lengths 10..999; the former 12 + 12-epoch weights fine-tuned for 4 + 1 epochs on the organisers' task-1 "
         "mix, then a histogram head fitted on the frozen backbone (1,500,000 trajectories "
         "of that mix); trajectories of 10..49 positions go to a length expert (width 64, dilations 1..32, its "
         "own histogram head) trained from scratch on 3 epochs x 3,276,800 fresh starts of 999-position "
         "challenge-mix trajectories; then the main network and its head trained together, the expert frozen: "
-        "10 epochs x 98,304 challenge-mix trajectories of 50..999 positions at peak lr 1e-3, and 5 more at 5e-4",
+        "10 epochs x 98,304 challenge-mix trajectories of 50..999 positions at peak lr 1e-3, and 5 more at 5e-4; "
+        "then the main backbone widened 32 -> 48 channels (Net2Net) and 7 more epochs at 1e-3",
     ),
     "spectral_fractional_cnn.fields": (
         "models/spectral_fractional_cnn/config.yaml",
