@@ -166,12 +166,14 @@ def test_make_pretrained_stages_continue_from_the_stage_before(tmp_path, monkeyp
     assert read_weights(tmp_path / "stages" / "bayesian_alpha_regressor.tiny.stage1.pt")["recipe"]["stages"] == stages[:1]
 
 
-def _assert_grown_keeps_the_function_and_trains(small, big, grow, new_weight) -> None:
+def _assert_grown_keeps_the_function_and_trains(small, big, grow, new_weight) -> dict:
     """``big`` loaded from ``grow(small.state_dict(), big)`` computes what ``small`` does, and two SGD steps move
-    ``new_weight(big)`` (the first reaches the zero weights that hide the new part, the second the new part)."""
+    ``new_weight(big)`` (the first reaches the zero weights that hide the new part, the second the new part).
+    Returns the grown state dict."""
     for p in small.parameters():  # no zero biases: every weight of the small model must be carried over
         p.data.add_(0.1 * torch.randn_like(p))
-    big.load_state_dict(grow(small.state_dict(), big))
+    grown = grow(small.state_dict(), big)
+    big.load_state_dict(grown)
     batch = {"x": torch.randn(6, 30, 1, dtype=torch.float64).cumsum(1),
              "lengths": torch.tensor([30, 12, 25, 10, 30, 17])}
     torch.testing.assert_close(big.predict_batch(batch), small.predict_batch(batch), rtol=0, atol=1e-12)
@@ -182,6 +184,7 @@ def _assert_grown_keeps_the_function_and_trains(small, big, grow, new_weight) ->
         big.loss(big.predict_batch(batch), torch.rand(6, dtype=torch.float64) * 2).backward()
         opt.step()
     assert not torch.equal(new_weight(big), before)
+    return grown
 
 
 def test_make_pretrained_widen_keeps_the_function_and_trains_the_new_channels(tmp_path, monkeypatch, capsys):
@@ -199,9 +202,8 @@ def test_make_pretrained_widen_keeps_the_function_and_trains_the_new_channels(tm
     # with a length expert (the batch's trajectories of 10..20 positions go to it): only the main network widens
     kw.update(short_max_length=20, short_width=3, short_dilations=(1,))
     narrow, wide = BayesianAlphaRegressor(width=4, **kw).double(), BayesianAlphaRegressor(width=7, **kw).double()
-    _assert_grown_keeps_the_function_and_trains(narrow, wide, make_pretrained._widened,
-                                                lambda m: m.backbone.stem.weight[4:])
-    grown = make_pretrained._widened(narrow.state_dict(), wide)
+    grown = _assert_grown_keeps_the_function_and_trains(narrow, wide, make_pretrained._widened,
+                                                        lambda m: m.backbone.stem.weight[4:])
     assert all(torch.equal(grown[k], v) for k, v in narrow.state_dict().items() if k.startswith("short_"))
 
     # as a recipe stage: {"widen": overrides} starts from the stage before, grown
