@@ -154,7 +154,9 @@ RECIPES = {
          # trajectory here)
          _andi_official(2, 10, 0.001, 20, extra=(*_HISTOGRAM, *_MAIN_ONLY)),
          _andi_official(2, 5, 0.0005, 21, extra=(*_HISTOGRAM, *_MAIN_ONLY)),
-         {"widen": _andi_official(2, 7, 0.001, 22, extra=(*_HISTOGRAM, _WIDE, *_MAIN_ONLY))}],
+         {"widen": _andi_official(2, 7, 0.001, 22, extra=(*_HISTOGRAM, _WIDE, *_MAIN_ONLY))},
+         # a fresh head on the widened backbone, as 1D had after its widening, on the trajectories it reads
+         _andi_head(2, 1_500_000, 40, 23, extra=(_WIDE, *_SHORT, "--data.init_args.min_length=50"))],
         "alpha (histogram posterior, median and std) of 2D AnDi 2020 trajectories: 5 models, challenge noise, "
         "lengths 10..999; the former 12 + 12-epoch weights fine-tuned for 4 + 1 epochs on the organisers' task-1 "
         "mix, then a histogram head fitted on the frozen backbone (1,500,000 trajectories "
@@ -162,7 +164,8 @@ RECIPES = {
         "own histogram head) trained from scratch on 3 epochs x 3,276,800 fresh starts of 999-position "
         "challenge-mix trajectories; then the main network and its head trained together, the expert frozen: "
         "10 epochs x 98,304 challenge-mix trajectories of 50..999 positions at peak lr 1e-3, and 5 more at 5e-4; "
-        "then the main backbone widened 32 -> 48 channels (Net2Net) and 7 more epochs at 1e-3",
+        "then the main backbone widened 32 -> 48 channels (Net2Net) and 7 more epochs at 1e-3, then a fresh "
+        "histogram head on the frozen backbone (1,500,000 trajectories of 50..999 positions)",
     ),
     "spectral_fractional_cnn.fields": (
         "models/spectral_fractional_cnn/config.yaml",
@@ -293,18 +296,25 @@ def _fit_expert(config: str | list[str], stage: dict, state: dict):
 
 
 def _fit_head(config: str | list[str], stage: dict, state: dict):
-    """Keep the backbone of ``state``, fit a fresh head (the model the overrides describe) on the frozen
-    backbone's features of one epoch of the datamodule's training stream, computed once: AdamW at the
-    model's lr and weight decay, batches of the datamodule's batch size, linear warmup over 2% of the steps
-    and cosine decay over ``stage["epochs"]`` passes, the model's own loss."""
+    """Keep every weight of ``state`` but its head (the backbone, and a length expert if there is one), fit a
+    fresh head (the model the overrides describe) on the frozen backbone's features of one epoch of the
+    datamodule's training stream, computed once: AdamW at the model's lr and weight decay, batches of the
+    datamodule's batch size, linear warmup over 2% of the steps and cosine decay over ``stage["epochs"]``
+    passes, the model's own loss."""
     import torch
 
     from fraczoo.models._base import warmup_cosine
 
     cli = _cli(config, stage["head"])
     model, data = cli.model, cli.datamodule
-    backbone = {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
-    model.backbone.load_state_dict(backbone)
+    kept = {k: v for k, v in state.items() if not k.startswith("head.")}
+    target = model.state_dict()
+    misfits = [k for k, v in kept.items() if k not in target or target[k].shape != v.shape]
+    missing = [k for k in target if not k.startswith("head.") and k not in kept]
+    if misfits or missing:
+        raise ValueError(f"the head stage's model does not fit the stage before: its weights {misfits} have no "
+                         f"place of that shape in the model, and the model's {missing} are not in it")
+    model.load_state_dict(kept, strict=False)
     model.backbone.requires_grad_(False)
     features, alpha = [], []
     with torch.no_grad():

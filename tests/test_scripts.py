@@ -242,6 +242,30 @@ def test_make_pretrained_deepen_keeps_the_function_and_trains_the_new_blocks(tmp
     assert drift.abs().max() < 0.1 * first["backbone.blocks.0.conv.weight"].abs().max()
 
 
+def test_make_pretrained_head_stage_keeps_backbone_and_expert_and_fits_a_fresh_head(tmp_path, monkeypatch):
+    """{"head": overrides, "epochs": E} fits a new head on the frozen backbone of the stage before: the backbone and
+    the length expert stay bit-identical, the head is new; a model that does not fit the stage before is refused."""
+    make_pretrained = script_module("make_pretrained")
+
+    tiny = _tiny_alpha_regressor(tmp_path) + ["--model.init_args.posterior=histogram"]
+    short = ["--model.init_args.short_max_length=30", "--model.init_args.short_width=4",
+             "--model.init_args.short_dilations=[1,2]"]
+    stages = [tiny, {"expert": tiny + ["--data.init_args.max_length=30"], "model": tiny + short},
+              {"head": tiny + short + ["--data.init_args.seed=3"], "epochs": 2}]
+    _, final = _run_tiny_recipe(make_pretrained, ("models/bayesian_alpha_regressor/config.yaml", stages, "head"),
+                                tmp_path, monkeypatch)
+    from fraczoo.models._weights import read_weights
+
+    joined = read_weights(tmp_path / "stages" / "bayesian_alpha_regressor.tiny.stage2.pt")["state_dict"]
+    assert all(torch.equal(final["state_dict"][k], v) for k, v in joined.items() if not k.startswith("head."))
+    assert not any(torch.equal(final["state_dict"][k], v) for k, v in joined.items() if k.startswith("head."))
+    assert {k for k in final["state_dict"] if k.startswith("short_")} == {k for k in joined if k.startswith("short_")}
+
+    with pytest.raises(ValueError, match="does not fit the stage before"):  # a wider backbone than the stage before
+        make_pretrained._fit_head("models/bayesian_alpha_regressor/config.yaml",
+                                  {"head": tiny + short + ["--model.init_args.width=6"], "epochs": 1}, joined)
+
+
 def test_make_pretrained_expert_joins_and_later_stages_keep_it(tmp_path, monkeypatch):
     """{"expert": ..., "model": ...} trains a length expert and joins it to the stage before; a fit stage after it
     trains the main network only: the expert's weights stay bit-identical, though short trajectories reach it."""
